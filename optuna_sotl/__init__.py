@@ -1,0 +1,34 @@
+"""Rank and prune neural architectures in Optuna by the sum of training losses (SoTL).
+
+Three ideas stay apart: an *estimator* turns a loss curve into a lower-is-better score
+(:mod:`optuna_sotl.estimators`), a *rule* turns the scores of the trials at a step into a prune
+decision (:mod:`optuna_sotl.rules`), and the *reporter* moves a training loop's losses into the
+trial's storage (:class:`SoTLReporter`). :class:`SoTLPruner` joins an estimator and a rule.
+"""
+
+from optuna_sotl._pruner import SoTLPruner
+from optuna_sotl._reporter import SoTLReporter
+from optuna_sotl.estimators import BaseEstimator
+from optuna_sotl.estimators import SoTL
+from optuna_sotl.estimators import SoTLE
+from optuna_sotl.estimators import SoTLEMA
+from optuna_sotl.estimators import SoVL
+from optuna_sotl.estimators import ValidationMetric
+from optuna_sotl.rules import BaseRule
+from optuna_sotl.rules import PercentileRule
+
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BaseEstimator",
+    "BaseRule",
+    "PercentileRule",
+    "SoTL",
+    "SoTLE",
+    "SoTLEMA",
+    "SoTLPruner",
+    "SoTLReporter",
+    "SoVL",
+    "ValidationMetric",
+]

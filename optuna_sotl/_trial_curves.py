@@ -1,0 +1,59 @@
+"""Learning curves read out of Optuna trials: the bridge from storage to the estimators."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import math
+
+import numpy as np
+import optuna
+
+from optuna_sotl import _attrs
+from optuna_sotl.estimators import BaseEstimator
+
+
+def loss_window(
+    trials: Sequence[optuna.trial.FrozenTrial], step: int, window: int | None
+) -> np.ndarray:
+    """The training losses of ``trials`` at steps ``step - window + 1 .. step`` as an ``(N, W)`` matrix.
+
+    ``window=None`` reads every step from 0. A step a trial did not report is NaN (a missing epoch
+    to the estimators); a non-finite reported loss becomes ``+inf`` so that it ranks worst.
+    Only ``window`` steps per trial are touched, so SoTL-E costs O(N) per call however long the
+    curves are.
+    """
+    first = 0 if window is None else max(0, step - window + 1)
+    steps = range(first, step + 1)
+    matrix = np.array(
+        [[trial.intermediate_values.get(s, math.nan) for s in steps] for trial in trials],
+        dtype=np.float64,
+    ).reshape(len(trials), len(steps))
+    return np.where(np.isinf(matrix), np.inf, matrix)
+
+
+def score_at_step(
+    estimator: BaseEstimator, trials: Sequence[optuna.trial.FrozenTrial], step: int
+) -> np.ndarray:
+    """Each trial's lower-is-better score at ``step``; ``+inf`` for a non-finite loss at the step.
+
+    Every trial must have reported ``step``.
+    """
+    if not trials:
+        return np.empty(0, dtype=np.float64)
+    matrix = loss_window(trials, step, estimator.window)
+    last = np.array([trial.intermediate_values[step] for trial in trials], dtype=np.float64)
+    scores = np.asarray(estimator(matrix), dtype=np.float64)
+    return np.where(np.isfinite(last) & ~np.isnan(scores), scores, np.inf)
+
+
+def validation_curve(trial: optuna.trial.FrozenTrial, kind: str) -> np.ndarray:
+    """The per-epoch validation loss (``kind="val_loss"``) or metric (``"val_metric"``) of a trial.
+
+    Epochs the reporter was given no value for are NaN; a trial without the curve gives an empty
+    array.
+    """
+    key = {"val_loss": _attrs.VAL_LOSS_CURVE, "val_metric": _attrs.VAL_METRIC_CURVE}.get(kind)
+    if key is None:
+        raise ValueError(f"kind must be 'val_loss' or 'val_metric', got {kind!r}.")
+    values = trial.user_attrs.get(key, [])
+    return np.array([math.nan if v is None else v for v in values], dtype=np.float64)

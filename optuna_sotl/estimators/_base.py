@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import abc
+import numbers
+from typing import ClassVar
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+
+CurveKind = Literal["train_loss", "val_loss", "val_metric"]
+
+
+class BaseEstimator(abc.ABC):
+    """Turns learning curves into scores where **lower is better**, whatever the study's direction.
+
+    An estimator is called on one curve of shape ``(T,)`` or on a matrix of curves of shape
+    ``(N, T)``; column ``j`` holds epoch ``j + 1`` (Optuna step ``j``). It scores each curve at the
+    budget ``T`` (by default the last column) and returns a float for one curve or an ``(N,)`` array
+    for a matrix.
+
+    NaN-aware behaviour, shared by every estimator:
+
+    * a NaN at the budget means the curve did not reach it: its score is NaN;
+    * a NaN before the budget is a missing epoch and is skipped;
+    * ``inf`` propagates (a diverged loss scores ``inf``; ``inf`` and ``-inf`` in one window give
+      NaN). :class:`~optuna_sotl.SoTLPruner` maps every non-finite reported loss to ``+inf`` first,
+      so a diverged trial always ranks worst.
+
+    Subclasses implement :meth:`_score_window` only. ``curve`` names the curve they read
+    (``"train_loss"``, ``"val_loss"`` or ``"val_metric"``) and ``window`` how many trailing epochs
+    they need (``None``: all), which lets callers such as the pruner read no more than that.
+    """
+
+    curve: ClassVar[CurveKind] = "train_loss"
+
+    @property
+    def window(self) -> int | None:
+        return None
+
+    @property
+    @abc.abstractmethod
+    def name(self) -> str:
+        """A short label such as ``"SoTL-E(E=1)"``, used in tables, plots and pruning messages."""
+
+    @abc.abstractmethod
+    def _score_window(self, block: np.ndarray) -> np.ndarray:
+        """Score an ``(N, W)`` block whose last column is the budget; NaN marks missing epochs."""
+
+    def __call__(self, curves: ArrayLike, budget: int | None = None) -> np.ndarray | float:
+        matrix, single = _as_curve_matrix(curves)
+        budget = _check_budget(budget, matrix.shape[1])
+        start = 0 if self.window is None else max(0, budget - self.window)
+        block = matrix[:, start:budget]
+        with np.errstate(invalid="ignore", over="ignore"):
+            scores = np.asarray(self._score_window(block), dtype=np.float64)
+        scores = np.where(np.isnan(block[:, -1]), np.nan, scores)
+        return float(scores[0]) if single else scores
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def _as_curve_matrix(curves: object) -> tuple[np.ndarray, bool]:
+    try:
+        array = np.asarray(curves, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"curves must be numeric with shape (T,) or (N, T), got {type(curves).__name__}: "
+            f"{curves!r:.80}"
+        ) from None
+    if array.ndim not in (1, 2) or array.shape[-1] == 0:
+        raise ValueError(
+            f"curves must have shape (T,) or (N, T) with T >= 1, got shape {array.shape}."
+        )
+    if array.ndim == 1:
+        return array[None, :], True
+    return array, False
+
+
+def _check_budget(budget: object, n_epochs: int) -> int:
+    if budget is None:
+        return n_epochs
+    if isinstance(budget, bool) or not isinstance(budget, numbers.Integral):
+        raise TypeError(f"budget must be an int number of epochs, got {budget!r}.")
+    if not 1 <= budget <= n_epochs:
+        raise ValueError(f"budget must be between 1 and the {n_epochs} epochs given, got {budget}.")
+    return int(budget)
+
+
+def _check_window(window: object) -> int:
+    if isinstance(window, bool) or not isinstance(window, numbers.Integral):
+        raise TypeError(f"window must be an int (the E of SoTL-E), got {window!r}.")
+    if window < 1:
+        raise ValueError(f"window (the E of SoTL-E) must be at least 1, got {window}.")
+    return int(window)
+
+
+def _nansum_rows(block: np.ndarray) -> np.ndarray:
+    return np.nansum(block, axis=1)
