@@ -1,0 +1,124 @@
+"""The demo's objective: train one NAS-Bench-201 cell on scikit-learn's 8x8 digits with torch.
+
+Imports torch and scikit-learn, so only the demo's run and its worker processes import it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from dataclasses import dataclass
+from typing import Any
+from typing import Callable
+
+import optuna
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+import torch
+from torch.nn import functional
+
+from optuna_sotl import SoTLReporter
+from optuna_sotl.nas import DEFAULT_OPS
+from optuna_sotl.nas import suggest_cell
+from optuna_sotl.nas._torch_model import build_nb201_model
+
+
+#: User attribute holding the trial's arch string, a readable column in optuna-dashboard.
+ARCH_ATTR = "arch"
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Everything that decides what a demo trial computes; trials are comparable when it matches.
+
+    Stored as a study user attribute, so that a re-run that appends to a study cannot mix
+    trials trained differently.
+    """
+
+    epochs: int
+    seed: int
+    val_fraction: float = 0.3
+    batch_size: int = 64
+    lr: float = 0.01
+    channels: int = 8
+    cells_per_stage: int = 1
+    ops: tuple[str, ...] = DEFAULT_OPS
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "ops": list(self.ops)}
+
+
+@dataclass(frozen=True)
+class DigitsSplit:
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+
+
+def load_digits_split(seed: int, val_fraction: float) -> DigitsSplit:
+    """The 1797 8x8 digits bundled with scikit-learn, split stratified by ``seed``; no download."""
+    images, labels = load_digits(return_X_y=True)
+    x_train, x_val, y_train, y_val = train_test_split(
+        images, labels, test_size=val_fraction, random_state=seed, stratify=labels
+    )
+
+    def to_images(x: Any) -> torch.Tensor:
+        # Pixels are counts from 0 to 16; scale them to [0, 1].
+        return torch.as_tensor(x, dtype=torch.float32).reshape(-1, 1, 8, 8) / 16.0
+
+    return DigitsSplit(
+        to_images(x_train),
+        torch.as_tensor(y_train, dtype=torch.long),
+        to_images(x_val),
+        torch.as_tensor(y_val, dtype=torch.long),
+    )
+
+
+def make_objective(config: TrainingConfig) -> Callable[[optuna.trial.Trial], float]:
+    """An objective that trains the trial's cell for ``config.epochs`` and returns val accuracy.
+
+    Each minibatch loss goes to :class:`~optuna_sotl.SoTLReporter`; each epoch ends with the
+    validation loss and accuracy, and the study's pruner may stop the trial there.
+    """
+    data = load_digits_split(config.seed, config.val_fraction)
+
+    def objective(trial: optuna.trial.Trial) -> float:
+        arch = suggest_cell(trial, config.ops)
+        trial.set_user_attr(ARCH_ATTR, arch)
+        # Seeded by trial number: a trial's weights and batch order do not depend on which
+        # worker runs it or on what ran before it in that process.
+        torch.manual_seed(config.seed * 100_003 + trial.number)
+        model = build_nb201_model(
+            arch,
+            in_channels=1,
+            num_classes=10,
+            channels=config.channels,
+            cells_per_stage=config.cells_per_stage,
+        )
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        reporter = SoTLReporter(trial)
+        val_accuracy = 0.0
+        for _ in range(config.epochs):
+            model.train()
+            order = torch.randperm(len(data.y_train))
+            for start in range(0, len(order), config.batch_size):
+                batch = order[start : start + config.batch_size]
+                loss = functional.cross_entropy(model(data.x_train[batch]), data.y_train[batch])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                reporter.add(loss.detach())
+            val_loss, val_accuracy = _evaluate(model, data)
+            reporter.end_epoch(val_loss=val_loss, val_metric=val_accuracy)
+        return val_accuracy
+
+    return objective
+
+
+def _evaluate(model: torch.nn.Module, data: DigitsSplit) -> tuple[float, float]:
+    model.eval()
+    with torch.no_grad():
+        logits = model(data.x_val)
+        loss = functional.cross_entropy(logits, data.y_val).item()
+        accuracy = (logits.argmax(dim=1) == data.y_val).float().mean().item()
+    return loss, accuracy

@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import math
+
+import optuna
+from optuna.trial import TrialState
+import pytest
+
+from optuna_sotl import SoTL
+from optuna_sotl import SoTLE
+from optuna_sotl import SoTLPruner
+from optuna_sotl import SoVL
+
+
+# Completed trials' per-epoch training losses; at step 2 the median loss is 1.0.
+COMPLETED_LOSSES = [
+    [2.2, 1.6, 1.3],
+    [2.1, 1.4, 1.1],
+    [2.0, 1.2, 1.0],
+    [1.9, 1.1, 0.9],
+    [1.8, 1.0, 0.7],
+]
+
+# Compared at step 2 with the trials above: one trial stays above the median loss, one below.
+BAD_LOSSES = [2.4, 1.5, 1.2]
+GOOD_LOSSES = [1.7, 1.0, 0.8]
+
+
+def add_trials(study: optuna.Study, curves, state=TrialState.COMPLETE) -> None:
+    for losses in curves:
+        study.add_trial(
+            optuna.create_trial(
+                state=state,
+                # An accuracy that agrees with the loss, so "maximize" is the natural direction.
+                value=1.0 - losses[-1] / 3 if state == TrialState.COMPLETE else None,
+                intermediate_values=dict(enumerate(losses)),
+            )
+        )
+
+
+def running_trial(study: optuna.Study, losses) -> optuna.Trial:
+    trial = study.ask()
+    for step, loss in enumerate(losses):
+        trial.report(loss, step)
+    return trial
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_prunes_high_loss_and_keeps_low_loss_in_either_direction(make_study, direction) -> None:
+    study = make_study(direction=direction, pruner=SoTLPruner())
+    add_trials(study, COMPLETED_LOSSES)
+
+    for n_epochs in (1, 3):
+        assert running_trial(study, BAD_LOSSES[:n_epochs]).should_prune()
+        assert not running_trial(study, GOOD_LOSSES[:n_epochs]).should_prune()
+
+
+def test_median_pruner_prunes_the_low_loss_trial_in_a_maximize_study(make_study) -> None:
+    """The pitfall this package exists for: Optuna reads losses as accuracies when maximising."""
+    study = make_study(direction="maximize", pruner=optuna.pruners.MedianPruner())
+    add_trials(study, COMPLETED_LOSSES)
+
+    # At the first epoch MedianPruner reads the losses as accuracies and keeps the larger ones.
+    assert running_trial(study, GOOD_LOSSES[:1]).should_prune()
+    assert not running_trial(study, BAD_LOSSES[:1]).should_prune()
+
+
+def test_a_score_equal_to_the_percentile_is_kept(make_study) -> None:
+    study = make_study(pruner=SoTLPruner())
+    add_trials(study, COMPLETED_LOSSES)
+    assert not running_trial(study, [2.0, 1.5, 1.0]).should_prune()
+
+
+def test_nan_or_inf_at_the_step_prunes_at_once_even_in_warm_up(make_study) -> None:
+    study = make_study(pruner=SoTLPruner(n_startup_trials=100, n_warmup_steps=100))
+    assert running_trial(study, [2.0, math.nan]).should_prune()
+    assert running_trial(study, [math.inf]).should_prune()
+    assert not running_trial(study, [2.0, 1.0]).should_prune()
+
+
+def test_compares_with_pruned_and_running_trials_but_not_failed(make_study) -> None:
+    study = make_study(pruner=SoTLPruner(n_startup_trials=0))
+    # Only the failed trials have low losses; the pruned and running ones are what counts.
+    add_trials(study, [[2.0, 0.1, 0.1]] * 5, state=TrialState.FAIL)
+    add_trials(study, [[2.0, 1.3], [2.0, 1.1]], state=TrialState.PRUNED)
+    running_trial(study, [2.0, 0.9])
+
+    assert not running_trial(study, [2.0, 1.05]).should_prune()
+    assert running_trial(study, [2.0, 1.35]).should_prune()
+
+
+def test_other_trials_non_finite_scores_rank_worst(make_study) -> None:
+    study = make_study(pruner=SoTLPruner(n_startup_trials=0))
+    add_trials(study, [[2.0, math.inf], [2.0, math.nan], [2.0, 1.0]], state=TrialState.PRUNED)
+    # The median of (1.0, worst, worst) is the worst: anything finite is kept.
+    assert not running_trial(study, [2.0, 50.0]).should_prune()
+
+
+def test_startup_warm_up_interval_and_min_trials(make_study) -> None:
+    study = make_study(pruner=SoTLPruner(n_startup_trials=6))
+    add_trials(study, COMPLETED_LOSSES)
+    assert not running_trial(study, [2.0, 1.5, 1.2]).should_prune()  # 5 of 6 start-up trials
+
+    study = make_study(pruner=SoTLPruner(n_warmup_steps=3))
+    add_trials(study, COMPLETED_LOSSES)
+    assert not running_trial(study, [2.0, 1.5, 1.2]).should_prune()  # step 2 < 3
+
+    study = make_study(pruner=SoTLPruner(n_min_trials=6))
+    add_trials(study, COMPLETED_LOSSES)
+    assert not running_trial(study, [2.0, 1.5, 1.2]).should_prune()  # 5 others reached step 2
+
+    study = make_study(pruner=SoTLPruner(n_warmup_steps=1, interval_steps=2))
+    add_trials(study, COMPLETED_LOSSES)
+    trial = study.ask()
+    checks = []
+    for step, loss in enumerate([3.0, 3.0, 3.0]):
+        trial.report(loss, step)
+        checks.append(trial.should_prune())
+    assert checks == [False, True, False]  # checked at steps 1 and 3, 5, ... only
+
+
+def test_a_check_skipped_by_a_gap_happens_at_the_next_reported_step(make_study) -> None:
+    study = make_study(pruner=SoTLPruner(n_warmup_steps=0, interval_steps=2))
+    add_trials(study, COMPLETED_LOSSES)
+    trial = study.ask()
+    trial.report(1.0, 1)
+    assert not trial.should_prune()  # step 1 is between the checks at 0 and 2... but 0 was missed
+    trial = study.ask()
+    trial.report(3.0, 1)
+    assert trial.should_prune()
+
+
+def test_the_estimator_decides_what_is_compared(make_study) -> None:
+    # Low last-epoch loss but a high sum: SoTL-E keeps it, SoTL prunes it.
+    losses = [4.0, 2.0, 0.8]
+    study = make_study(pruner=SoTLPruner(estimator=SoTLE(1)))
+    add_trials(study, COMPLETED_LOSSES)
+    assert not running_trial(study, losses).should_prune()
+
+    study = make_study(pruner=SoTLPruner(estimator=SoTL()))
+    add_trials(study, COMPLETED_LOSSES)
+    assert running_trial(study, losses).should_prune()
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, fragment",
+    [
+        ({"percentile": 101.0}, ValueError, "percentile.*101"),
+        ({"percentile": -1}, ValueError, "percentile.*-1"),
+        ({"percentile": "50"}, TypeError, "percentile"),
+        ({"n_startup_trials": -1}, ValueError, "n_startup_trials=-1"),
+        ({"n_warmup_steps": -3}, ValueError, "n_warmup_steps=-3"),
+        ({"interval_steps": 0}, ValueError, "interval_steps=0"),
+        ({"n_min_trials": 0}, ValueError, "n_min_trials=0"),
+        ({"n_startup_trials": 2.5}, TypeError, "n_startup_trials"),
+        ({"estimator": "sotl"}, TypeError, "estimator"),
+        ({"estimator": SoVL()}, ValueError, "estimator"),
+    ],
+)
+def test_invalid_arguments(kwargs, error, fragment) -> None:
+    with pytest.raises(error, match=fragment):
+        SoTLPruner(**kwargs)
+
+
+class CountingStorage(optuna.storages.InMemoryStorage):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[bool] = []
+
+    def get_all_trials(self, study_id, deepcopy=True, states=None):  # type: ignore[override]
+        self.reads.append(deepcopy)
+        return super().get_all_trials(study_id, deepcopy=deepcopy, states=states)
+
+
+def test_reads_the_other_trials_once_without_copying() -> None:
+    storage = CountingStorage()
+    study = optuna.create_study(storage=storage, pruner=SoTLPruner())
+    add_trials(study, COMPLETED_LOSSES)
+    trial = running_trial(study, [2.0, 1.5, 1.2])
+    frozen = storage.get_trial(trial._trial_id)
+    storage.reads.clear()
+    assert study.pruner.prune(study, frozen)
+    assert storage.reads == [False]
