@@ -8,6 +8,7 @@ trial's storage (:class:`SoTLReporter`). :class:`SoTLPruner` joins an estimator 
 
 from optuna_sotl._pruner import SoTLPruner
 from optuna_sotl._reporter import SoTLReporter
+from optuna_sotl._self_calibrating import SelfCalibratingEstimator
 from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SoTL
 from optuna_sotl.estimators import SoTLE
@@ -24,6 +25,7 @@ __all__ = [
     "BaseEstimator",
     "BaseRule",
     "PercentileRule",
+    "SelfCalibratingEstimator",
     "SoTL",
     "SoTLE",
     "SoTLEMA",

@@ -7,10 +7,11 @@ from optuna.pruners import BasePruner
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-from optuna_sotl._trial_curves import score_at_step
+from optuna_sotl._estimator_arg import loss_estimator
+from optuna_sotl._self_calibrating import SelfCalibratingEstimator
+from optuna_sotl._trial_curves import scores_of_trials
 from optuna_sotl._validation import check_count
 from optuna_sotl.estimators import BaseEstimator
-from optuna_sotl.estimators import SoTLE
 from optuna_sotl.rules import PercentileRule
 
 
@@ -74,7 +75,9 @@ class SoTLPruner(BasePruner):
         n_min_trials:
             No pruning unless at least this many other trials reached the step (at least 1).
         estimator:
-            A training-loss estimator from :mod:`optuna_sotl.estimators` (default ``SoTLE(1)``).
+            A training-loss estimator from :mod:`optuna_sotl.estimators` (default ``SoTLE(1)``),
+            or a :class:`~optuna_sotl.SelfCalibratingEstimator`, which chooses its signal at each
+            step from the study's completed trials.
     """
 
     def __init__(
@@ -85,28 +88,21 @@ class SoTLPruner(BasePruner):
         interval_steps: int = 1,
         *,
         n_min_trials: int = 1,
-        estimator: BaseEstimator | None = None,
+        estimator: BaseEstimator | SelfCalibratingEstimator | None = None,
     ) -> None:
         self._rule = PercentileRule(percentile)
         self._n_startup_trials = check_count("n_startup_trials", n_startup_trials)
         self._n_warmup_steps = check_count("n_warmup_steps", n_warmup_steps)
         self._interval_steps = check_count("interval_steps", interval_steps, minimum=1)
         self._n_min_trials = check_count("n_min_trials", n_min_trials, minimum=1)
-        if estimator is None:
-            estimator = SoTLE(1)
-        if not isinstance(estimator, BaseEstimator):
-            raise TypeError(
-                f"estimator must be an optuna_sotl estimator such as SoTLE(1), got {estimator!r}."
-            )
-        if estimator.curve != "train_loss":
-            raise ValueError(
-                f"estimator must read the training-loss curve the trials report, got {estimator!r} "
-                f"which reads {estimator.curve!r}."
-            )
-        self._estimator = estimator
+        self._estimator = (
+            estimator
+            if isinstance(estimator, SelfCalibratingEstimator)
+            else loss_estimator(estimator)
+        )
 
     @property
-    def estimator(self) -> BaseEstimator:
+    def estimator(self) -> BaseEstimator | SelfCalibratingEstimator:
         return self._estimator
 
     @property
@@ -134,8 +130,8 @@ class SoTLPruner(BasePruner):
         if len(others) < self._n_min_trials:
             return False
 
-        own_score = score_at_step(self._estimator, [trial], step)[0]
-        return self._rule.should_prune(own_score, score_at_step(self._estimator, others, step))
+        scores = scores_of_trials(self._estimator, [trial, *others], step, study.direction)
+        return self._rule.should_prune(scores[0], scores[1:])
 
     def _is_check_step(self, trial: FrozenTrial, step: int) -> bool:
         if self._interval_steps == 1:

@@ -46,6 +46,25 @@ def score_at_step(
     return np.where(np.isfinite(last) & ~np.isnan(scores), scores, np.inf)
 
 
+def scores_of_trials(
+    estimator: object,
+    trials: Sequence[optuna.trial.FrozenTrial],
+    step: int,
+    direction: optuna.study.StudyDirection,
+) -> np.ndarray:
+    """Lower-is-better scores of ``trials`` at ``step`` with any estimator the pruners accept.
+
+    An estimator that calibrates itself on the trials (it has ``score_trials``, like
+    :class:`~optuna_sotl.SelfCalibratingEstimator`) scores them all at once, since its choice
+    depends on the whole set; a curve estimator scores each trial's own curve.
+    """
+    score_trials = getattr(estimator, "score_trials", None)
+    if score_trials is not None:
+        return np.asarray(score_trials(trials, step, direction), dtype=np.float64)
+    assert isinstance(estimator, BaseEstimator)
+    return score_at_step(estimator, trials, step)
+
+
 def validation_curve(trial: optuna.trial.FrozenTrial, kind: str) -> np.ndarray:
     """The per-epoch validation loss (``kind="val_loss"``) or metric (``"val_metric"``) of a trial.
 
