@@ -118,6 +118,7 @@ class StorageSupplier:
         self._grpc_url = grpc_url
         self._prefix = f"optuna-sotl-test-{uuid.uuid4().hex[:12]}"
         self.url: str | None = None
+        self._study_names: list[str] = []
 
     def __enter__(self) -> optuna.storages.BaseStorage:
         if self.mode in _SERVER_OF_MODE:
@@ -150,14 +151,20 @@ class StorageSupplier:
         return open_storage(self.url)
 
     def study_name(self) -> str:
-        return f"{self._prefix}-{uuid.uuid4().hex[:6]}"
+        name = f"{self._prefix}-{uuid.uuid4().hex[:6]}"
+        self._study_names.append(name)
+        return name
 
     def __exit__(self, *exc_info: object) -> None:
         if self.mode in ("postgresql", "mysql", "grpc"):
-            # The servers are shared by every test and session: remove this test's studies.
-            for summary in optuna.get_all_study_summaries(self.storage, include_best_trial=False):
-                if summary.study_name.startswith(self._prefix):
-                    optuna.delete_study(study_name=summary.study_name, storage=self.storage)
+            # The servers are shared by every test and session: remove this test's studies. Only
+            # the names handed out are looked up; listing every study would race with other
+            # processes deleting theirs.
+            for name in self._study_names:
+                try:
+                    optuna.delete_study(study_name=name, storage=self.storage)
+                except KeyError:
+                    pass  # the test deleted it, or never created it
         if self.mode == "journal_redis":
             import redis
 
