@@ -20,8 +20,18 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/optuna-sotl demo
 
-test: $(STAMP)
+# tests/test_browser.py drives Debian's Chromium with Playwright; no browser is downloaded.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update && apt-get install -y --no-install-recommends chromium
+
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest
+
+# Regenerates benchmarks/results/ (rank table, replayed search, pruner overhead); long: see
+# benchmarks/Makefile for SEEDS=, JOBS=, BUDGET= and the single targets rank/search/overhead.
+bench: $(STAMP)
+	$(MAKE) -C benchmarks BENCH_PY=$(abspath $(PY))
 
 clean:
 	rm -rf $(VENV) *.egg-info

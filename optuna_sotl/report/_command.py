@@ -1,0 +1,126 @@
+"""``optuna-sotl report``: rank a stored study's trials by SoTL-E and say how well that worked."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+import optuna
+
+from optuna_sotl._storage_url import mask_password
+from optuna_sotl._storage_url import open_storage
+
+
+_DESCRIPTION = """\
+Rank the trials of a study by SoTL-E, the training loss of their last E epochs, at one step;
+show each trial's state and final value, how well the ranking agrees with the completed trials'
+values (Spearman and Kendall), and the epochs pruning saved against training every trial to the
+end. Works on any storage URL: sqlite:///FILE, postgresql://..., mysql+pymysql://...,
+journal:///FILE, redis://HOST:PORT/DB, grpc://HOST:PORT.
+"""
+
+
+def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="rank a study's trials by SoTL-E; --png, --to-dashboard",
+        description=_DESCRIPTION,
+    )
+    parser.add_argument("--storage", required=True, help="the study's storage URL")
+    parser.add_argument(
+        "--study", help="the study's name; may be left out when the storage holds one study"
+    )
+    parser.add_argument(
+        "--step",
+        type=int,
+        help="the step (epoch index from 0) to rank at; default: the last step at least half of "
+        "the trials reached",
+    )
+    parser.add_argument(
+        "--window", type=int, default=1, help="E of SoTL-E: trailing epochs summed (default 1)"
+    )
+    parser.add_argument("--png", metavar="FILE", help="also draw the ranking into this PNG file")
+    parser.add_argument(
+        "--to-dashboard",
+        action="store_true",
+        help="also save the ranking as the study's note and figure for optuna-dashboard "
+        "(needs optuna-sotl[dashboard])",
+    )
+    parser.set_defaults(run=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from optuna_sotl._ranking import rank_study
+    from optuna_sotl.estimators import SoTLE
+    from optuna_sotl.report._text import format_report
+
+    estimator = SoTLE(args.window)
+    # Fail before reading or writing anything when an optional package is missing.
+    try:
+        if args.png:
+            _import_matplotlib()
+        if args.to_dashboard:
+            from optuna_sotl.dashboard._optional import import_dashboard
+
+            import_dashboard()
+    except ImportError as error:
+        print(f"optuna-sotl report: error: {error}", file=sys.stderr)
+        return 2
+
+    where = mask_password(args.storage)
+    try:
+        storage = open_storage(args.storage)
+    except RuntimeError as error:
+        raise ValueError(str(error)) from None
+    study_name = _study_name(storage, args.study, where)
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    ranking = rank_study(study, step=args.step, estimator=estimator)
+    if ranking.step is None:
+        raise ValueError(
+            f"study {study_name!r} has no trial with a reported training loss: nothing to rank."
+        )
+    print(format_report(ranking, where=where))
+
+    if args.png:
+        from optuna_sotl.report._png import write_png
+
+        write_png(ranking, args.png)
+        print(f"\nWrote the figure to {args.png}.")
+    if args.to_dashboard:
+        from optuna_sotl.dashboard._save import save_to_dashboard
+
+        save_to_dashboard(study, step=args.step, estimator=estimator)
+        print(
+            f"\nSaved the note and the figure 'SoTL ranking' into study {study_name!r}; "
+            f"{_dashboard_hint(where)}"
+        )
+    return 0
+
+
+def _dashboard_hint(where: str) -> str:
+    scheme = where.split("://", 1)[0].lower()
+    if scheme == "grpc":
+        return "open the gRPC proxy's own storage in optuna-dashboard."
+    # optuna-dashboard opens a journal file by its path, not by our journal:// URL.
+    target = where[len("journal://") :] if scheme == "journal" else where
+    return f"see them with: optuna-dashboard {shlex.quote(target)}"
+
+
+def _import_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as error:
+        raise ImportError("--png needs matplotlib: pip install 'optuna-sotl[plot]'.") from error
+
+
+def _study_name(storage: optuna.storages.BaseStorage, name: str | None, where: str) -> str:
+    names = optuna.get_all_study_names(storage)
+    listed = ", ".join(repr(n) for n in sorted(names)[:20]) or "none"
+    if name is None:
+        if len(names) == 1:
+            return names[0]
+        raise ValueError(f"--study is needed: {where} holds {len(names)} studies ({listed}).")
+    if name not in names:
+        raise ValueError(f"--study {name!r} is not in {where}; its studies: {listed}.")
+    return name

@@ -1,0 +1,59 @@
+"""``optuna-sotl report --png``: the dashboard figure drawn with matplotlib into a file."""
+
+from __future__ import annotations
+
+import math
+import os
+
+from optuna_sotl._ranking import Ranking
+from optuna_sotl.dashboard._figure import figure_titles
+from optuna_sotl.dashboard._figure import STATE_COLORS
+from optuna_sotl.dashboard._figure import use_log_scale
+
+
+def write_png(ranking: Ranking, path: str | os.PathLike[str]) -> None:
+    """Draw ``ranking`` (scores by rank, final values by score) into the PNG file ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    title, left, right = figure_titles(ranking)
+    ranked = ranking.ranked
+    figure, (bars, scatter) = plt.subplots(1, 2, figsize=(12, 5))
+    try:
+        figure.suptitle(title.replace("<br>", "\n"))
+        labels = [f"#{row.number}" for row in ranked]
+        # A diverged trial (inf score) keeps its place on the axis with no bar.
+        heights = [row.score if math.isfinite(row.score) else math.nan for row in ranked]
+        colors = [STATE_COLORS.get(row.state, "#17becf") for row in ranked]
+        bars.bar(range(len(ranked)), heights, color=colors)
+        bars.set_xticks(range(len(ranked)), labels, rotation=90 if len(ranked) > 20 else 0)
+        bars.set_title(left + ", lower is better")
+        bars.set_xlabel("trial, best first")
+        bars.set_ylabel(ranking.estimator_name)
+        states = sorted({row.state for row in ranked})
+        bars.legend(handles=[Patch(color=STATE_COLORS.get(s, "#17becf"), label=s) for s in states])
+
+        complete = [row for row in ranked if row.value is not None and math.isfinite(row.score)]
+        scatter.scatter(
+            [row.score for row in complete],
+            [row.value for row in complete],
+            color=STATE_COLORS["COMPLETE"],
+        )
+        for row in complete:
+            scatter.annotate(
+                f"#{row.number}", (row.score, row.value), textcoords="offset points", xytext=(3, 3)
+            )
+        scatter.set_title(right)
+        scatter.ticklabel_format(axis="y", useOffset=False)
+        scatter.set_xlabel(f"{ranking.estimator_name} at step {ranking.step}")
+        scatter.set_ylabel(f"final value ({ranking.direction or 'n/a'})")
+        if use_log_scale([row.score for row in ranked]):
+            bars.set_yscale("log")
+            scatter.set_xscale("log")
+        figure.tight_layout()
+        figure.savefig(path, dpi=100)
+    finally:
+        plt.close(figure)
