@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import math
 
 import optuna
@@ -119,14 +120,10 @@ class SoTLPruner(BasePruner):
             return False
 
         trials = study.get_trials(deepcopy=False, states=_COMPARED_STATES)
-        n_complete = sum(1 for other in trials if other.state == TrialState.COMPLETE)
-        if n_complete < self._n_startup_trials:
+        if not _has_at_least(self._n_startup_trials, trials, TrialState.COMPLETE):
             return False
-        others = [
-            other
-            for other in trials
-            if other.number != trial.number and step in other.intermediate_values
-        ]
+        others = [other for other in trials if step in other.intermediate_values]
+        _remove_trial(others, trial.number)
         if len(others) < self._n_min_trials:
             return False
 
@@ -148,3 +145,19 @@ class SoTLPruner(BasePruner):
             f"interval_steps={self._interval_steps}, n_min_trials={self._n_min_trials}, "
             f"estimator={self._estimator!r})"
         )
+
+
+def _has_at_least(count: int, trials: list[FrozenTrial], state: TrialState) -> bool:
+    # Stops at the count-th match: start-up is decided without a pass over a large study.
+    if count == 0:
+        return True
+    matching = (other for other in trials if other.state == state)
+    return next(itertools.islice(matching, count - 1, None), None) is not None
+
+
+def _remove_trial(trials: list[FrozenTrial], number: int) -> None:
+    # The running trial is usually among the newest, so the search starts from the end.
+    for index in range(len(trials) - 1, -1, -1):
+        if trials[index].number == number:
+            del trials[index]
+            return

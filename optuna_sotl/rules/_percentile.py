@@ -47,16 +47,25 @@ class PercentileRule(BaseRule):
         return self._percentile
 
     def threshold(self, other_scores: np.ndarray) -> float:
-        """The score at the percentile of ``other_scores``; NaN when there are none."""
-        finite_or_worst = np.nan_to_num(
+        """The score at the percentile of ``other_scores``; NaN when there are none.
+
+        Linear interpolation between the closest ranks, as ``np.percentile``'s default; computed
+        with a partial sort, since the pruners ask on every report.
+        """
+        scores = np.nan_to_num(
             np.asarray(other_scores, dtype=np.float64),
             nan=_WORST_FINITE,
             posinf=_WORST_FINITE,
             neginf=-_WORST_FINITE,
         )
-        if finite_or_worst.size == 0:
+        if scores.size == 0:
             return float("nan")
-        return float(np.percentile(finite_or_worst, self._percentile))
+        position = (scores.size - 1) * self._percentile / 100.0
+        lower = int(position)
+        upper = min(lower + 1, scores.size - 1)
+        partitioned = np.partition(scores, (lower, upper))
+        low, high = partitioned[lower], partitioned[upper]
+        return float(low + (high - low) * (position - lower))
 
     def should_prune(self, score: float, other_scores: np.ndarray) -> bool:
         if not np.isfinite(score):
