@@ -28,6 +28,14 @@ class SoTLReporter:
     are summed on the device and read back once per epoch. Importing this module does not import
     torch. Works with ``study.optimize`` and with ``study.ask``/``study.tell`` alike.
 
+    A trial re-queued by :class:`optuna.storages.RetryHeartbeatStaleTrialCallback` with
+    ``inherit_intermediate_values=True`` starts with the epochs its failed attempt stored.
+    :attr:`resume_step` is the first epoch not stored yet: a loop that restores a checkpoint starts
+    there (passing ``step=epoch``), and a loop that trains from epoch 0 again may do so. Either way
+    each epoch is stored once: for a stored epoch the reporter keeps the stored loss and user
+    attributes, writes nothing, and asks the pruner only at the last stored epoch (the failed
+    attempt may have died before hearing its answer there).
+
     Example:
 
         .. code-block:: python
@@ -65,9 +73,16 @@ class SoTLReporter:
         self._trial = trial
         self._sotl = SoTL()
         self._sotl_e = SoTLE(window)
-        self._losses: list[float] = []
-        self._val_loss_curve: list[float | None] = []
-        self._val_metric_curve: list[float | None] = []
+        # One read of the trial: what an earlier attempt of a retried trial left (nothing for a
+        # new trial) is where this reporter starts.
+        stored = trial.storage.get_trial(trial._trial_id)
+        self._stored = dict(stored.intermediate_values)
+        self._resume_step = max(self._stored) + 1 if self._stored else 0
+        self._losses = [self._stored[s] for s in sorted(self._stored)]
+        self._val_loss_curve = _stored_curve(stored, _attrs.VAL_LOSS_CURVE, self._resume_step)
+        self._val_metric_curve = _stored_curve(stored, _attrs.VAL_METRIC_CURVE, self._resume_step)
+        if self._resume_step:
+            self._repair_scores(stored.user_attrs)
         self._last_step: int | None = None
         self._epoch = LossAccumulator()
 
@@ -77,8 +92,13 @@ class SoTLReporter:
 
     @property
     def train_losses(self) -> list[float]:
-        """The mean training loss of each epoch ended so far."""
+        """The mean training loss of each stored epoch, those of an earlier attempt first."""
         return list(self._losses)
+
+    @property
+    def resume_step(self) -> int:
+        """The first step not stored yet: 0 unless the trial is a retry that inherited epochs."""
+        return self._resume_step
 
     @property
     def last_step(self) -> int | None:
@@ -112,10 +132,11 @@ class SoTLReporter:
                 The validation metric (e.g. accuracy) after this epoch, if measured.
             step:
                 The step to report at; by default the epoch index, one more than the last step.
-                Must be larger than the last step.
+                Must be larger than the last step. A step below :attr:`resume_step` is already
+                stored: nothing is written for it.
 
         Returns:
-            The epoch's mean training loss.
+            The epoch's mean training loss, as measured by this call.
 
         Raises:
             optuna.TrialPruned: when the pruner stops the trial or the loss is not finite.
@@ -127,17 +148,25 @@ class SoTLReporter:
         val_metric = _optional_number("val_metric", val_metric)
         mean_loss = self._epoch.mean()
 
-        self._trial.report(mean_loss, step)
-        self._losses.append(mean_loss)
+        already_stored = step < self._resume_step
+        if not already_stored:
+            self._trial.report(mean_loss, step)
+            self._losses.append(mean_loss)
         self._last_step = step
         self._epoch = LossAccumulator()
-        self._record_attrs(step, val_loss, val_metric)
+        if not already_stored:
+            self._record_attrs(step, val_loss, val_metric)
 
-        if not math.isfinite(mean_loss):
+        # The stored loss is the one the pruner and the other trials see.
+        loss = self._stored.get(step, mean_loss)
+        if not math.isfinite(loss):
             raise optuna.TrialPruned(
                 f"Trial {self._trial.number} pruned at step {step}: "
-                f"the training loss is {mean_loss}."
+                f"the training loss is {loss}."
             )
+        # The earlier attempt went on past a stored step below the last: the pruner kept it there.
+        if already_stored and step < self._resume_step - 1:
+            return mean_loss
         if self._trial.should_prune():
             estimator = getattr(self._trial.study.pruner, "estimator", None)
             if not isinstance(estimator, BaseEstimator):
@@ -160,6 +189,13 @@ class SoTLReporter:
             )
         return step
 
+    def _repair_scores(self, inherited: dict[str, object]) -> None:
+        # An attempt killed between an epoch's report and its user attributes left scores of the
+        # epoch before; the stored losses are the record.
+        for key, value in ((_attrs.SOTL, self.sotl), (_attrs.SOTL_E, self.sotl_e)):
+            if inherited.get(key) != _json_float(value):
+                self._trial.set_user_attr(key, _json_float(value))
+
     def _record_attrs(self, step: int, val_loss: float | None, val_metric: float | None) -> None:
         set_attr = self._trial.set_user_attr
         set_attr(_attrs.SOTL, _json_float(self.sotl))
@@ -174,6 +210,14 @@ class SoTLReporter:
             curve.append(_json_float(value))
             set_attr(latest_key, _json_float(value))
             set_attr(curve_key, list(curve))
+
+
+def _stored_curve(
+    stored: optuna.trial.FrozenTrial, key: str, resume_step: int
+) -> list[float | None]:
+    # A retry inherits every user attribute; entries past the inherited epochs are not ours.
+    curve = stored.user_attrs.get(key)
+    return list(curve[:resume_step]) if isinstance(curve, list) else []
 
 
 def _optional_number(name: str, value: object) -> float | None:

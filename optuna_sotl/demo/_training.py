@@ -5,7 +5,6 @@ Imports torch and scikit-learn, so only the demo's run and its worker processes 
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from dataclasses import dataclass
 from typing import Any
 from typing import Callable
@@ -17,34 +16,10 @@ import torch
 from torch.nn import functional
 
 from optuna_sotl import SoTLReporter
-from optuna_sotl.nas import DEFAULT_OPS
+from optuna_sotl.demo._config import ARCH_ATTR
+from optuna_sotl.demo._config import TrainingConfig
 from optuna_sotl.nas import suggest_cell
 from optuna_sotl.nas._torch_model import build_nb201_model
-
-
-#: User attribute holding the trial's arch string, a readable column in optuna-dashboard.
-ARCH_ATTR = "arch"
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    """Everything that decides what a demo trial computes; trials are comparable when it matches.
-
-    Stored as a study user attribute, so that a re-run that appends to a study cannot mix
-    trials trained differently.
-    """
-
-    epochs: int
-    seed: int
-    val_fraction: float = 0.3
-    batch_size: int = 64
-    lr: float = 0.01
-    channels: int = 8
-    cells_per_stage: int = 1
-    ops: tuple[str, ...] = DEFAULT_OPS
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "ops": list(self.ops)}
 
 
 @dataclass(frozen=True)
@@ -96,6 +71,12 @@ def make_objective(config: TrainingConfig) -> Callable[[optuna.trial.Trial], flo
             cells_per_stage=config.cells_per_stage,
         )
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        # Cosine decay to zero over the whole run, per minibatch, as NAS-Bench-201 trains: without
+        # it the late epochs' losses jitter more than the architectures differ.
+        n_batches = -(-len(data.y_train) // config.batch_size)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=config.epochs * n_batches
+        )
         reporter = SoTLReporter(trial)
         val_accuracy = 0.0
         for _ in range(config.epochs):
@@ -107,6 +88,7 @@ def make_objective(config: TrainingConfig) -> Callable[[optuna.trial.Trial], flo
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                schedule.step()
                 reporter.add(loss.detach())
             val_loss, val_accuracy = _evaluate(model, data)
             reporter.end_epoch(val_loss=val_loss, val_metric=val_accuracy)

@@ -70,7 +70,7 @@ def check_edge_ops(ops_per_edge: object, name: str = "ops_per_edge") -> tuple[st
 
 
 def arch_string(ops_per_edge: Sequence[str]) -> str:
-    """The NAS-Bench-201 arch string of a cell given the operation on each edge in :data:`EDGES` order.
+    """The NAS-Bench-201 arch string of the cell with these operations, in :data:`EDGES` order.
 
     Example:
 

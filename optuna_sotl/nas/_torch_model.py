@@ -72,7 +72,7 @@ class NB201Cell(nn.Module):
 
 
 class ResidualReduction(nn.Module):
-    """The block between stages: halves the resolution and changes the channels, with a shortcut."""
+    """The block between stages: halves the resolution, changes the channels, has a shortcut."""
 
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
@@ -149,7 +149,7 @@ def build_nb201_model(
             import torch
             from optuna_sotl.nas import build_nb201_model
 
-            arch = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|"
+            arch = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|none~2|"
             model = build_nb201_model(
                 arch, in_channels=1, num_classes=10, channels=8, cells_per_stage=1
             )
