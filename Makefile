@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
 	$(PIP) torch==2.13.0
-	$(PIP) -e ".[torch,test,plot]"
+	$(PIP) -e ".[torch,test,plot,dashboard]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -121,7 +121,6 @@ def stack_screenshots(paths: list[str], out: str) -> None:
 def test_demo_study_renders_in_optuna_dashboard(chromium: str, tmp_path) -> None:
     from playwright.sync_api import sync_playwright
 
-    from optuna_sotl.dashboard import save_to_dashboard
     from optuna_sotl.demo import run_demo
 
     storage_url = f"sqlite:///{tmp_path / 'demo.db'}"
@@ -133,8 +132,7 @@ def test_demo_study_renders_in_optuna_dashboard(chromium: str, tmp_path) -> None
         interval_steps=1,
         show_progress=False,
         file=io.StringIO(),
-        callbacks=[lambda study, result: save_to_dashboard(study, step=result.ranking_step)],
-    )
+    )  # the demo saves the SoTL note and figure itself
     study = result.study
     trials = study.get_trials(deepcopy=False)
     pruned = [t.number for t in trials if t.state.name == "PRUNED"]

@@ -37,6 +37,12 @@ def add_demo_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--seed", type=int, default=0, help="seeds the data split, the weights and the sampler"
     )
     parser.add_argument(
+        "--sampler-seed",
+        type=int,
+        default=None,
+        help="seeds the sampler only (default: --seed); give each host of a shared study its own",
+    )
+    parser.add_argument(
         "--workers", type=int, default=1, help="worker processes sharing the storage"
     )
     parser.add_argument(
@@ -69,6 +75,7 @@ def _run(args: argparse.Namespace) -> int:
             n_trials=args.n_trials,
             epochs=args.epochs,
             seed=args.seed,
+            sampler_seed=args.sampler_seed,
             workers=args.workers,
             percentile=args.percentile,
             n_startup_trials=args.n_startup_trials,

@@ -83,6 +83,7 @@ def run_demo(
     n_trials: int = 30,
     epochs: int = 10,
     seed: int = 0,
+    sampler_seed: int | None = None,
     workers: int = 1,
     percentile: float = 50.0,
     n_startup_trials: int = 3,
@@ -121,8 +122,11 @@ def run_demo(
         study_name: The study to create or append to.
         n_trials: Trials to run in all, split over the workers.
         epochs: Training epochs per trial (one step each, from 0).
-        seed: Seeds the train/validation split, the weights (with the trial number) and the
-            sampler; worker ``i`` seeds its TPE sampler with ``seed + i``.
+        seed: Seeds the train/validation split and the weights (with the trial number); it is
+            part of the study's training config, so every host of a shared study uses the same.
+        sampler_seed: Seeds the sampler (default ``seed``); worker ``i`` seeds its TPE sampler
+            with ``sampler_seed + i``. Hosts that share a study each take their own, or they
+            would suggest the same cells.
         workers: Processes that run trials at once on the storage (spawned when more than 1).
         percentile: The pruner's percentile, see :class:`~optuna_sotl.SoTLPruner`.
         n_startup_trials: Complete trials before the pruner starts.
@@ -136,6 +140,7 @@ def run_demo(
     n_trials = check_count("n_trials", n_trials, minimum=1)
     epochs = check_count("epochs", epochs, minimum=1)
     seed = check_count("seed", seed)
+    sampler_seed = seed if sampler_seed is None else check_count("sampler_seed", sampler_seed)
     workers = check_count("workers", workers, minimum=1)
     if workers > n_trials:
         raise ValueError(
@@ -166,7 +171,7 @@ def run_demo(
             storage=storage,
             study_name=study_name,
             n_trials=n_trials // workers + (index < n_trials % workers),
-            sampler_seed=seed + index,
+            sampler_seed=sampler_seed + index,
             pruner_kwargs=pruner_kwargs,
             config=config,
             constant_liar=workers > 1,
@@ -195,12 +200,25 @@ def run_demo(
     )
     print(result.table, file=file)
     print(_summary(result), file=file)
+    _save_to_dashboard(study, ranking.step, file)
     for callback in callbacks:
         callback(study, result)
     if result.dashboard_command is not None:
         print(f"\nOpen the study in optuna-dashboard:\n  {result.dashboard_command}", file=file)
     file.flush()
     return result
+
+
+def _save_to_dashboard(study: optuna.Study, step: int, file: TextIO) -> None:
+    # A new user's first look at optuna-dashboard should show the SoTL note and figure.
+    try:
+        from optuna_sotl.dashboard import save_to_dashboard
+
+        save_to_dashboard(study, step=step, estimator=SoTLE(1))
+    except ImportError as error:
+        print(f"\n(No SoTL note saved for optuna-dashboard: {error})", file=file)
+        return
+    print("\nSaved the SoTL ranking as the study's note and the figure 'SoTL ranking'.", file=file)
 
 
 def _rank(study: optuna.Study, step: int) -> Ranking:
