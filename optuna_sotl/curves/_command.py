@@ -1,0 +1,174 @@
+"""``optuna-sotl curves rank|search PATH.npz``: the rank table and the replayed search."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+
+def add_curves_parser(subparsers: Any) -> None:
+    from optuna_sotl.curves._rank import DEFAULT_BUDGETS
+    from optuna_sotl.curves._search_configs import search_configs
+
+    curves = subparsers.add_parser(
+        "curves",
+        help="rank estimators and replay searches on recorded learning curves (.npz)",
+        description="Tools for recorded learning curves in the documented .npz layout.",
+    )
+    commands = curves.add_subparsers(dest="curves_command", required=True, metavar="ACTION")
+
+    rank = commands.add_parser(
+        "rank",
+        help="rank correlation of each estimator at budget T with the final result",
+        description=(
+            "Spearman and Kendall tau of each estimator's score at T epochs with the final "
+            "result (test_acc or test_loss), and precision of the top 10 %%. Prints markdown."
+        ),
+    )
+    rank.add_argument("path", help="learning-curve file (.npz)")
+    rank.add_argument(
+        "--budgets",
+        type=_int_list,
+        default=list(DEFAULT_BUDGETS),
+        help="comma-separated budgets T in epochs, clipped to the file's epochs "
+        "(default %(default)s)",
+    )
+    _add_outputs(rank, plot_help="PNG of Spearman rho against T, one line per estimator")
+    rank.add_argument(
+        "--self-calibrating",
+        action="store_true",
+        help="also evaluate SelfCalibratingEstimator: calibrate on a random fraction of the "
+        "architectures (their final validation result only), score the rest, repeat over seeds",
+    )
+    rank.add_argument(
+        "--calibration-fraction",
+        type=float,
+        default=0.1,
+        help="fraction of architectures to calibrate on (default %(default)s)",
+    )
+    rank.add_argument(
+        "--calibration-seeds",
+        type=int,
+        default=20,
+        help="random calibration sets to average over (default %(default)s)",
+    )
+    rank.set_defaults(run=_run_rank)
+
+    names = [config.name for config in search_configs()]
+    search = commands.add_parser(
+        "search",
+        help="replay an architecture search on the curves with Optuna's and SoTL pruners",
+        description=(
+            "Replayed architecture search: real Optuna studies whose trials replay recorded "
+            "curves, one epoch of budget per step. Prints median and IQR of test and validation "
+            "regret at 1/8, 1/4, 1/2 and all of the budget."
+        ),
+        epilog="configurations: " + ", ".join(names),
+    )
+    search.add_argument("path", help="learning-curve file (.npz)")
+    search.add_argument(
+        "--budget", type=int, default=20_000, help="epochs per study (default %(default)s)"
+    )
+    search.add_argument(
+        "--seeds",
+        type=int,
+        default=30,
+        help="seeds 0..N-1 per configuration (default %(default)s)",
+    )
+    search.add_argument(
+        "--configs",
+        type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
+        default=None,
+        help="comma-separated configurations (default: all)",
+    )
+    search.add_argument(
+        "--jobs", type=int, default=None, help="worker processes (default: os.cpu_count())"
+    )
+    search.add_argument("--traces", metavar="FILE.npz", help="write every run's trace here")
+    search.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_outputs(search, plot_help="PNG of regret against epochs (median and IQR)")
+    search.set_defaults(run=_run_search)
+
+
+def _add_outputs(parser: argparse.ArgumentParser, plot_help: str) -> None:
+    parser.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="also write CSV to FILE ('-': CSV on stdout instead of markdown)",
+    )
+    parser.add_argument("--plot", metavar="FILE.png", help=plot_help)
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}") from None
+
+
+def _emit(markdown: str, csv_text: str, csv_path: str | None) -> None:
+    if csv_path == "-":
+        sys.stdout.write(csv_text)
+        return
+    sys.stdout.write(markdown)
+    if csv_path:
+        with open(csv_path, "w", encoding="utf-8") as file:
+            file.write(csv_text)
+
+
+def _run_rank(args: argparse.Namespace) -> int:
+    from optuna_sotl.curves._loader import load_curves
+    from optuna_sotl.curves._rank import rank_estimators
+
+    if args.self_calibrating and args.calibration_seeds < 1:
+        raise ValueError(f"--calibration-seeds must be at least 1, got {args.calibration_seeds}.")
+    if args.self_calibrating and not 0.0 < args.calibration_fraction < 1.0:
+        raise ValueError(
+            f"--calibration-fraction must be in (0, 1), got {args.calibration_fraction}."
+        )
+    curves = load_curves(args.path)
+    table = rank_estimators(curves, budgets=args.budgets)
+    _emit(table.to_markdown(), table.to_csv(), args.csv)
+    if args.plot:
+        from optuna_sotl.curves._plots import plot_rank
+
+        plot_rank(table, args.plot)
+    if args.self_calibrating:
+        from optuna_sotl.curves._calibration import evaluate_self_calibrating
+
+        calibration = evaluate_self_calibrating(
+            curves,
+            args.budgets,
+            fraction=args.calibration_fraction,
+            seeds=range(args.calibration_seeds),
+        )
+        sys.stdout.write("\n### Self-calibrating estimator\n\n" + calibration.to_markdown())
+    return 0
+
+
+def _run_search(args: argparse.Namespace) -> int:
+    from optuna_sotl.curves._search import run_search
+    from optuna_sotl.curves._search_report import save_traces
+    from optuna_sotl.curves._search_report import summarize_search
+
+    if not os.path.exists(args.path):
+        raise FileNotFoundError(f"learning-curve file {args.path!r} does not exist.")
+    result = run_search(
+        args.path,
+        budget=args.budget,
+        seeds=args.seeds,
+        configs=args.configs,
+        jobs=args.jobs,
+        progress=not args.no_progress,
+    )
+    summary = summarize_search(result)
+    if args.traces:
+        save_traces(result, args.traces)
+    _emit(summary.to_markdown(), summary.to_csv(), args.csv)
+    if args.plot:
+        from optuna_sotl.curves._plots import plot_search
+
+        plot_search(summary, args.plot)
+    return 0
