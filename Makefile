@@ -28,8 +28,8 @@ $(CHROMIUM):
 test: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest
 
-# Regenerates benchmarks/results/ (rank table, replayed search, pruner overhead); long: see
-# benchmarks/Makefile for SEEDS=, JOBS=, BUDGET= and the single targets rank/search/overhead.
+# Regenerates benchmarks/results/ (rank table, calibration, replayed search, overhead, scale);
+# long: see benchmarks/Makefile for SEEDS=, JOBS=, BUDGET= and the single targets.
 bench: $(STAMP)
 	$(MAKE) -C benchmarks BENCH_PY=$(abspath $(PY))
 
