@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-import textwrap
 
 from optuna_sotl._ranking import agreement_sentence
-from optuna_sotl._ranking import format_number
 from optuna_sotl._ranking import Ranking
 from optuna_sotl._ranking import savings_sentence
 from optuna_sotl._ranking import step_sentence
+from optuna_sotl.report._text import fill
+from optuna_sotl.report._text import ranking_table
 
 
 def format_demo_table(
@@ -22,7 +22,6 @@ def format_demo_table(
     """
     if ranking.step is None:
         return step_sentence(ranking)
-    score_label = f"{ranking.estimator_name}@{ranking.step}"
     lines = [
         f"Trials ranked by {ranking.estimator_name} at step {ranking.step} "
         f"(epoch {ranking.step + 1}), lower is better.",
@@ -39,31 +38,10 @@ def format_demo_table(
         "'val acc' is the validation accuracy after the last epoch, '-' if it stopped early.",
         "",
     ]
-    header = ("rank", "trial", "state", "epochs", score_label, "val acc", "architecture")
-    body = [
-        (
-            "-" if row.rank is None else str(row.rank),
-            str(row.number),
-            row.state,
-            str(row.epochs),
-            format_number(row.score),
-            format_number(row.value),
-            archs.get(row.number, "-"),
-        )
-        for row in ranking.rows
-    ]
-    widths = [max(len(cells[i]) for cells in [header, *body]) for i in range(len(header) - 1)]
-    for cells in [header, *body]:
-        # Numbers right-aligned, the state left-aligned, the long arch string last and unpadded.
-        padded = [
-            cell.ljust(width) if column == 2 else cell.rjust(width)
-            for column, (cell, width) in enumerate(zip(cells, widths))
-        ]
-        lines.append("  ".join([*padded, cells[-1]]))
+    lines.append(
+        ranking_table(ranking, value_label="val acc", last_column=("architecture", archs))
+    )
     lines.append("")
-    lines += [_fill(agreement_sentence(ranking)), _fill(savings_sentence(ranking))]
+    lines += [fill(agreement_sentence(ranking)), fill(savings_sentence(ranking))]
     return "\n".join(lines)
 
-
-def _fill(sentence: str) -> str:
-    return textwrap.fill(sentence, 99, break_long_words=False, break_on_hyphens=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import textwrap
 
 from optuna_sotl._ranking import agreement_sentence
@@ -27,44 +28,59 @@ def format_report(ranking: Ranking, *, where: str) -> str:
         step_sentence(ranking) + " Trials short of the step are listed last, unranked; pass "
         "--step to rank at another step.",
     ]
-    lines = [_fill(p) + "\n" for p in paragraphs]
-    lines.append(_table(ranking))
+    lines = [fill(p) + "\n" for p in paragraphs]
+    lines.append(ranking_table(ranking))
     lines.append("")
-    lines += [_fill(p) for p in (agreement_sentence(ranking), "")]
-    lines.append(_fill(savings_sentence(ranking)))
+    lines += [fill(p) for p in (agreement_sentence(ranking), "")]
+    lines.append(fill(savings_sentence(ranking)))
     return "\n".join(lines)
 
 
-def _fill(paragraph: str) -> str:
+def fill(paragraph: str) -> str:
     # Storage URLs and study names stay whole, so that they can be copied from the terminal.
     return textwrap.fill(paragraph, _WIDTH, break_long_words=False, break_on_hyphens=False)
 
 
-def _table(ranking: Ranking) -> str:
-    header = (
+def ranking_table(
+    ranking: Ranking,
+    *,
+    value_label: str = "final value",
+    last_column: tuple[str, Mapping[int, str]] | None = None,
+) -> str:
+    """The ranking's rows as aligned plain text.
+
+    ``last_column`` is a header and a text per trial number (the demo's architecture strings),
+    printed last and unpadded because it is long.
+    """
+    header = [
         "rank",
         "trial",
         "state",
         "epochs",
         f"{ranking.estimator_name}@{ranking.step}",
-        "final value",
-    )
+        value_label,
+    ]
     body = [
-        (
+        [
             "-" if row.rank is None else str(row.rank),
             str(row.number),
             row.state,
             str(row.epochs),
             format_number(row.score),
             format_number(row.value),
-        )
+        ]
         for row in ranking.rows
     ]
     widths = [max(len(cells[i]) for cells in [header, *body]) for i in range(len(header))]
-    return "\n".join(
+    lines = [
         "  ".join(
             cell.ljust(width) if i == 2 else cell.rjust(width)
             for i, (cell, width) in enumerate(zip(cells, widths))
-        ).rstrip()
+        )
         for cells in [header, *body]
-    )
+    ]
+    if last_column is not None:
+        title, texts = last_column
+        extra = [title] + [texts.get(row.number, "-") for row in ranking.rows]
+        lines = [f"{line}  {text}" for line, text in zip(lines, extra)]
+    return "\n".join(line.rstrip() for line in lines)
