@@ -62,7 +62,9 @@ class LearningCurves:
 
     def __post_init__(self) -> None:
         if self.result_key not in _RESULT_KEYS:
-            raise ValueError(f"result_key must be 'test_acc' or 'test_loss', got {self.result_key!r}.")
+            raise ValueError(
+                f"result_key must be 'test_acc' or 'test_loss', got {self.result_key!r}."
+            )
 
     @property
     def n_archs(self) -> int:
@@ -78,7 +80,7 @@ class LearningCurves:
 
     @property
     def val_metric(self) -> np.ndarray:
-        """The validation curve a user would early-stop on: ``val_acc`` if present, else ``val_loss``."""
+        """The curve a user would early-stop on: ``val_acc`` if present, else ``val_loss``."""
         return self.val_acc if self.val_acc is not None else self.val_loss
 
     @property

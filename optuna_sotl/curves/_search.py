@@ -8,6 +8,7 @@ the completed trials. Regrets use the final results the search never sees.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Sequence
 import concurrent.futures
 import dataclasses
@@ -37,7 +38,20 @@ class RunTrace:
     ``epochs[i]`` is the budget spent when the study's best completed trial changed for the
     ``i``-th time, and ``test_regret[i]`` / ``val_regret[i]`` are the regrets of that new best
     trial; between changes the regret stays put, and before the first completed trial there is no
-    result (an infinite regret).
+    result (an infinite regret). ``n_top_proposed`` counts trials that proposed one of the top 1 %
+    of the file's architectures by final result, ``n_top_completed`` those of them not pruned.
+
+    Example:
+
+        .. code-block:: python
+
+            import numpy as np
+            from optuna_sotl.curves import RunTrace
+
+            trace = RunTrace("random/none", 0, np.array([100, 300]), np.array([2.0, 0.5]),
+                             np.array([1.5, 0.4]), np.array([7, 3]), 400, 4, 4, 0, 0, 0, 0, 0.1)
+            assert trace.regret_at(np.array([0, 100, 299, 300])).tolist() == [
+                float("inf"), 2.0, 2.0, 0.5]
     """
 
     config: str
@@ -51,6 +65,8 @@ class RunTrace:
     n_complete: int
     n_pruned: int
     n_missing: int
+    n_top_proposed: int
+    n_top_completed: int
     seconds: float
 
     def regret_at(self, grid: np.ndarray, kind: str = "test") -> np.ndarray:
@@ -71,7 +87,9 @@ class _ArchSpace:
             self._choices: list[list[str]] = []
             self._rows: dict[tuple[str, ...], int] = {}
             return
-        self._choices = [sorted(set(curves.ops[:, j].tolist())) for j in range(curves.ops.shape[1])]
+        self._choices = [
+            sorted(set(curves.ops[:, j].tolist())) for j in range(curves.ops.shape[1])
+        ]
         self._rows = {}
         for row, ops in enumerate(curves.ops.tolist()):
             # A repeated architecture keeps its first row, so a lookup is reproducible.
@@ -151,11 +169,12 @@ def replay_search(
     space = _ArchSpace(curves)
     replay = _Replay(curves, budget, report)
     test_regrets, val_regrets = _regrets(curves)
+    top = _top_rows(test_regrets)
 
     epochs: list[int] = []
     best_rows: list[int] = []
     best_value = -math.inf if higher else math.inf
-    n_missing = missing_in_a_row = 0
+    n_missing = missing_in_a_row = n_top_proposed = n_top_completed = 0
     while replay.spent < budget:
         trial = study.ask()
         row = space.suggest(trial)
@@ -170,6 +189,7 @@ def replay_search(
                 )
             continue
         missing_in_a_row = 0
+        n_top_proposed += bool(top[row])
         try:
             value = replay.train(trial, row)
         except optuna.TrialPruned:
@@ -182,6 +202,7 @@ def replay_search(
             study.tell(trial, state=TrialState.FAIL)
             continue
         study.tell(trial, value)
+        n_top_completed += bool(top[row])
         # Strictly better only: among ties the earlier trial stays best, as in study.best_trial.
         if (value > best_value) if higher else (value < best_value):
             best_value = value
@@ -205,6 +226,8 @@ def replay_search(
         n_complete=count[TrialState.COMPLETE],
         n_pruned=count[TrialState.PRUNED] - n_missing,
         n_missing=n_missing,
+        n_top_proposed=n_top_proposed,
+        n_top_completed=n_top_completed,
         seconds=time.perf_counter() - started,
     )
 
@@ -215,6 +238,11 @@ def _regrets(curves: LearningCurves) -> tuple[np.ndarray, np.ndarray]:
     final_val = curves.val_metric[:, -1]
     final_val = final_val if curves.val_metric_higher_is_better else -final_val
     return np.max(result) - result, np.nanmax(final_val) - final_val
+
+
+def _top_rows(test_regrets: np.ndarray, fraction: float = 0.01) -> np.ndarray:
+    k = max(1, math.ceil(fraction * test_regrets.size))
+    return test_regrets <= np.sort(test_regrets)[k - 1]
 
 
 # Worker-process state: each process loads the file once, then runs many (config, seed) jobs.
@@ -235,7 +263,21 @@ def _run_job(name: str, seed: int, budget: int) -> RunTrace:
 
 @dataclasses.dataclass(frozen=True)
 class SearchResult:
-    """Every run of :func:`run_search`, in (configuration, seed) order."""
+    """Every run of :func:`run_search`, in (configuration, seed) order.
+
+    Example:
+
+        .. code-block:: python
+
+            import numpy as np
+            from optuna_sotl.curves import LearningCurves, run_search
+
+            loss = np.linspace(2.0, 1.0, 4)[None, :] + np.arange(6)[:, None] / 10
+            curves = LearningCurves(loss, loss, 90.0 - loss[:, -1], "test_acc")
+            result = run_search(curves, budget=12, seeds=1, configs=["random/none"], jobs=1,
+                                progress=False)
+            assert result.traces[0].epochs_spent == 12
+    """
 
     traces: tuple[RunTrace, ...]
     configs: tuple[SearchConfig, ...]
@@ -256,6 +298,7 @@ def run_search(
     configs: Sequence[str] | None = None,
     jobs: int | None = None,
     progress: bool = True,
+    on_trace: Callable[[RunTrace], None] | None = None,
 ) -> SearchResult:
     """Replay the search for every configuration and seed; see :func:`replay_search`.
 
@@ -263,6 +306,8 @@ def run_search(
     seeds; ``configs`` names from :func:`search_configs` (default: all); ``jobs`` the worker
     processes (default ``os.cpu_count()``; 1 runs in this process). Every configuration gets the
     same seeds, so with RandomSampler they propose the same architectures in the same order.
+    Runs go seed by seed (every configuration of seed 0 first), and ``on_trace`` is called with
+    each finished run, so a long search stopped early leaves whole seeds behind.
 
     Example:
 
@@ -278,6 +323,12 @@ def run_search(
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         seed_list = list(range(_positive_int("seeds", seeds)))
     else:
+        if not isinstance(seeds, Sequence) or not all(
+            isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) for seed in seeds
+        ):
+            raise TypeError(
+                f"seeds must be an int count or a sequence of int seeds, got {seeds!r}."
+            )
         seed_list = [int(seed) for seed in seeds]
         if not seed_list or len(set(seed_list)) != len(seed_list):
             raise ValueError(f"seeds must be a positive count or distinct seeds, got {seeds!r}.")
@@ -285,11 +336,20 @@ def run_search(
     chosen = search_configs(configs)
     loaded = curves if isinstance(curves, LearningCurves) else load_curves(curves)
     if jobs > 1 and loaded.source == "<memory>":
-        raise ValueError("jobs > 1 needs curves loaded from a file (workers reload it); use jobs=1.")
+        raise ValueError(
+            "jobs > 1 needs curves loaded from a file (workers reload it); use jobs=1."
+        )
 
     started = time.perf_counter()
-    tasks = [(config.name, seed) for config in chosen for seed in seed_list]
+    tasks = [(config.name, seed) for seed in seed_list for config in chosen]
     traces: dict[tuple[str, int], RunTrace] = {}
+
+    def finished(task: tuple[str, int], trace: RunTrace) -> None:
+        traces[task] = trace
+        bar.update()
+        if on_trace is not None:
+            on_trace(trace)
+
     bar = tqdm(total=len(tasks), desc="replayed search", unit="run", disable=not progress)
     if jobs == 1:
         previous = optuna.logging.get_verbosity()
@@ -297,8 +357,7 @@ def run_search(
         try:
             by_name = {config.name: config for config in chosen}
             for name, seed in tasks:
-                traces[name, seed] = replay_search(loaded, by_name[name], seed, budget)
-                bar.update()
+                finished((name, seed), replay_search(loaded, by_name[name], seed, budget))
         finally:
             optuna.logging.set_verbosity(previous)
     else:
@@ -310,13 +369,14 @@ def run_search(
             initializer=_init_worker,
             initargs=(loaded.source,),
         ) as pool:
-            futures = {pool.submit(_run_job, name, seed, budget): (name, seed) for name, seed in tasks}
+            futures = {
+                pool.submit(_run_job, name, seed, budget): (name, seed) for name, seed in tasks
+            }
             for future in concurrent.futures.as_completed(futures):
-                traces[futures[future]] = future.result()
-                bar.update()
+                finished(futures[future], future.result())
     bar.close()
     return SearchResult(
-        traces=tuple(traces[task] for task in tasks),
+        traces=tuple(traces[config.name, seed] for config in chosen for seed in seed_list),
         configs=tuple(chosen),
         seeds=tuple(seed_list),
         budget=budget,
