@@ -116,6 +116,27 @@ def whole_seeds(result: object) -> tuple[object, int]:
     return dataclasses.replace(result, traces=traces, seeds=seeds), dropped
 
 
+def merge_results(results: list) -> object:
+    """One result holding the runs of several (same budget and data, other configurations)."""
+    import dataclasses
+
+    from optuna_sotl.curves import search_configs
+
+    first = results[0]
+    for other in results[1:]:
+        if (other.budget, other.source) != (first.budget, first.source):
+            raise ValueError("traces to merge must share the budget and the data file.")
+    traces = tuple(trace for result in results for trace in result.traces)
+    names = {trace.config for trace in traces}
+    return dataclasses.replace(
+        first,
+        traces=traces,
+        configs=tuple(config for config in search_configs() if config.name in names),
+        seeds=tuple(sorted({trace.seed for trace in traces})),
+        seconds=sum(result.seconds for result in results),
+    )
+
+
 def main() -> int:
     from optuna_sotl.curves._plots import plot_search
     from optuna_sotl.curves._search import run_search
@@ -134,16 +155,21 @@ def main() -> int:
     parser.add_argument(
         "--from-traces",
         metavar="FILE.npz",
-        help="rebuild the markdown, CSV and plot from saved traces instead of searching",
+        action="append",
+        help="rebuild the markdown, CSV and plot from saved traces instead of searching; "
+        "repeat to merge runs of other configurations with the same seeds and budget",
     )
     args = parser.parse_args()
 
     stem = args.name
     traces_path = results_path(f"{stem}_traces.npz")
     if args.from_traces:
-        result, dropped = whole_seeds(load_traces(args.from_traces))
+        result, dropped = whole_seeds(merge_results([load_traces(p) for p in args.from_traces]))
+        names = ", ".join(f"`{os.path.basename(path)}`" for path in args.from_traces)
+        if [os.path.abspath(path) for path in args.from_traces] != [traces_path]:
+            save_traces(result, traces_path)  # the traces the markdown points to
         extra = [
-            f"Rebuilt from the saved traces `{os.path.basename(args.from_traces)}` "
+            f"Rebuilt from the saved traces {names} "
             "(the search itself is not rerun)"
             + (f"; {dropped} runs of unfinished seeds left out" if dropped else "")
         ]

@@ -6,13 +6,12 @@ import math
 import numbers
 
 import numpy as np
-import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_sotl._attrs import VAL_METRIC_CURVE
 from optuna_sotl._trial_curves import score_at_step
-from optuna_sotl._trial_curves import validation_curve
 from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SoTLE
 from optuna_sotl.estimators import SoTLEMA
@@ -81,6 +80,8 @@ class SelfCalibratingEstimator:
             )
         self._min_calibration_trials = int(min_calibration_trials)
         self._train_loss_candidates: tuple[BaseEstimator, ...] = (SoTLE(1), SoTLEMA(0.9))
+        # step -> (the calibration set it was made on, the choice); derived from storage only.
+        self._choices: dict[int, tuple[tuple[int, bool, tuple[int, ...]], str]] = {}
 
     @property
     def min_calibration_trials(self) -> int:
@@ -151,36 +152,66 @@ class SelfCalibratingEstimator:
     ) -> np.ndarray:
         """Online: lower-is-better scores of ``trials`` (all reached ``step``) at ``step``.
 
-        Non-finite training losses at the step score ``+inf``, as with every estimator.
+        Non-finite training losses at the step score ``+inf``, as with every estimator. The
+        choice is made on the completed trials alone and kept until another trial completes,
+        so most calls score the trials with one signal only. A trial without a validation metric
+        at the step makes the call fall back to SoTL-E, since it cannot be ranked by the metric.
         """
         if not trials:
             return np.empty(0, dtype=np.float64)
         maximize = direction == StudyDirection.MAXIMIZE
-        scores = {est.name: score_at_step(est, trials, step) for est in self._train_loss_candidates}
-        metric = np.array([_value_at(validation_curve(t, "val_metric"), step) for t in trials])
-        if not np.isnan(metric).all():
-            metric_scores = -metric if maximize else metric
-            scores[ValidationMetric().name] = metric_scores
-            scores[RANK_MEAN] = _rank_mean(scores[self.fallback], metric_scores)
-        calibration = np.array(
-            [t.state == TrialState.COMPLETE and t.value is not None for t in trials]
-        )
-        later = np.array(
-            [(-t.value if maximize else t.value) if c else math.nan for t, c in zip(trials, calibration)],
-            dtype=np.float64,
-        )
-        chosen = self.choose(
-            {name: values[calibration] for name, values in scores.items()}, later[calibration]
-        )
-        diverged = np.isinf(scores[self.fallback])
-        return np.where(diverged, np.inf, scores[chosen])
+        sotl_e = score_at_step(self._train_loss_candidates[0], trials, step)
+        calibration = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+        chosen = self.fallback
+        if len(calibration) >= self._min_calibration_trials:
+            chosen = self._cached_choice(calibration, step, maximize)
+        if chosen == self.fallback:
+            return sotl_e
+        if chosen in self._train_loss_names:
+            estimator = self._train_loss_candidates[self._train_loss_names.index(chosen)]
+            return np.where(np.isinf(sotl_e), np.inf, score_at_step(estimator, trials, step))
+        metric = _metric_scores(trials, step, maximize)
+        if np.isnan(metric).any():
+            return sotl_e
+        scores = metric if chosen == ValidationMetric().name else _rank_mean(sotl_e, metric)
+        return np.where(np.isinf(sotl_e), np.inf, scores)
+
+    @property
+    def _train_loss_names(self) -> list[str]:
+        return [estimator.name for estimator in self._train_loss_candidates]
+
+    def _cached_choice(
+        self, calibration: Sequence[FrozenTrial], step: int, maximize: bool
+    ) -> str:
+        key = (step, maximize, tuple(t.number for t in calibration))
+        cached = self._choices.get(step)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        scores = {
+            est.name: score_at_step(est, calibration, step) for est in self._train_loss_candidates
+        }
+        metric = _metric_scores(calibration, step, maximize)
+        if not np.isnan(metric).any():
+            scores[ValidationMetric().name] = metric
+            scores[RANK_MEAN] = _rank_mean(scores[self.fallback], metric)
+        later = np.array([-t.value if maximize else t.value for t in calibration], dtype=float)
+        chosen = self.choose(scores, later)
+        self._choices[step] = (key, chosen)
+        return chosen
 
     def __repr__(self) -> str:
         return f"SelfCalibratingEstimator(min_calibration_trials={self._min_calibration_trials})"
 
 
-def _value_at(curve: np.ndarray, step: int) -> float:
-    return float(curve[step]) if step < curve.size else math.nan
+def _metric_scores(trials: Sequence[FrozenTrial], step: int, maximize: bool) -> np.ndarray:
+    """The validation metric each trial's reporter recorded at ``step``, lower-is-better; NaN if none."""
+    values = []
+    for trial in trials:
+        curve = trial.user_attrs.get(VAL_METRIC_CURVE)
+        value = curve[step] if isinstance(curve, list) and step < len(curve) else None
+        values.append(math.nan if value is None else value)
+    metric = np.array(values, dtype=np.float64)
+    return -metric if maximize else metric
 
 
 def _rank_mean(first: np.ndarray, second: np.ndarray) -> np.ndarray:

@@ -8,7 +8,6 @@ import math
 import numpy as np
 import optuna
 
-from optuna_sotl import _attrs
 from optuna_sotl.estimators import BaseEstimator
 
 
@@ -65,16 +64,3 @@ def scores_of_trials(
         return np.asarray(score_trials(trials, step, direction), dtype=np.float64)
     assert isinstance(estimator, BaseEstimator)
     return score_at_step(estimator, trials, step)
-
-
-def validation_curve(trial: optuna.trial.FrozenTrial, kind: str) -> np.ndarray:
-    """The per-epoch validation loss (``kind="val_loss"``) or metric (``"val_metric"``) of a trial.
-
-    Epochs the reporter was given no value for are NaN; a trial without the curve gives an empty
-    array.
-    """
-    key = {"val_loss": _attrs.VAL_LOSS_CURVE, "val_metric": _attrs.VAL_METRIC_CURVE}.get(kind)
-    if key is None:
-        raise ValueError(f"kind must be 'val_loss' or 'val_metric', got {kind!r}.")
-    values = trial.user_attrs.get(key, [])
-    return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
