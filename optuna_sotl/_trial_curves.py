@@ -25,8 +25,8 @@ def loss_window(
     steps = range(first, step + 1)
     # Column by column: the pruners call this on every report for every trial of the study, and
     # a short comprehension per step is the cheapest way through Python's dicts.
-    curves = [trial.intermediate_values for trial in trials]
-    columns = [[values.get(s, math.nan) for values in curves] for s in steps]
+    missing = math.nan  # a local: looked up once, not once per trial
+    columns = [[trial.intermediate_values.get(s, missing) for trial in trials] for s in steps]
     matrix = np.array(columns, dtype=np.float64).reshape(len(steps), len(trials)).T
     return np.where(np.isinf(matrix), np.inf, matrix)
 
