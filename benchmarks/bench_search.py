@@ -124,7 +124,8 @@ def merge_results(results: list) -> object:
 
     first = results[0]
     for other in results[1:]:
-        if (other.budget, other.source) != (first.budget, first.source):
+        same_file = os.path.basename(other.source) == os.path.basename(first.source)
+        if other.budget != first.budget or not same_file:
             raise ValueError("traces to merge must share the budget and the data file.")
     traces = tuple(trace for result in results for trace in result.traces)
     names = {trace.config for trace in traces}
@@ -134,6 +135,22 @@ def merge_results(results: list) -> object:
         configs=tuple(config for config in search_configs() if config.name in names),
         seeds=tuple(sorted({trace.seed for trace in traces})),
         seconds=sum(result.seconds for result in results),
+    )
+
+
+def merge(earlier: object, later: object | None) -> object:
+    """One result holding the runs of both, config-major like run_search's."""
+    import dataclasses
+
+    if later is None:
+        return earlier
+    traces = earlier.traces + later.traces  # type: ignore[attr-defined]
+    order = {config.name: i for i, config in enumerate(earlier.configs)}  # type: ignore[attr-defined]
+    return dataclasses.replace(
+        earlier,
+        traces=tuple(sorted(traces, key=lambda t: (order[t.config], t.seed))),
+        seeds=tuple(sorted(set(earlier.seeds) | set(later.seeds))),  # type: ignore[attr-defined]
+        seconds=earlier.seconds + later.seconds,  # type: ignore[attr-defined]
     )
 
 
@@ -152,6 +169,11 @@ def main() -> int:
     parser.add_argument("--configs", default=None, help="comma-separated; default all")
     parser.add_argument("--name", default="search", help="results file stem")
     parser.add_argument("--note", action="append", default=[], help="extra header line")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the whole seeds already in results/<name>_traces.npz and run only the others",
+    )
     parser.add_argument(
         "--from-traces",
         metavar="FILE.npz",
@@ -176,16 +198,32 @@ def main() -> int:
     else:
         configs = args.configs.split(",") if args.configs else None
         saver = PartialSaver(traces_path, args, configs)
-        result = run_search(
-            args.data,
-            budget=args.budget,
-            seeds=args.seeds,
-            configs=configs,
-            jobs=args.jobs,
-            on_trace=saver,
-        )
-        save_traces(result, traces_path)
+        seeds = list(range(args.seeds))
+        earlier = None
+        if args.resume and os.path.exists(traces_path):
+            earlier, _ = whole_seeds(load_traces(traces_path))
+            names = [config.name for config in saver.configs]
+            if [c.name for c in earlier.configs] != names or earlier.budget != args.budget:
+                raise SystemExit(f"--resume: {traces_path} holds other configurations/budget.")
+            saver.traces = list(earlier.traces)
+            seeds = [seed for seed in seeds if seed not in earlier.seeds]
         extra = [f"{args.jobs or os.cpu_count()} worker processes"]
+        if seeds:
+            result = run_search(
+                args.data,
+                budget=args.budget,
+                seeds=seeds,
+                configs=configs,
+                jobs=args.jobs,
+                on_trace=saver,
+            )
+        if earlier is not None:
+            extra.append(
+                f"Resumed: seeds {list(earlier.seeds)} come from an earlier run of this command "
+                f"(saved traces), the others from this one"
+            )
+            result = merge(earlier, result if seeds else None)
+        save_traces(result, traces_path)
     seeds = result.seeds
     extra = [
         f"Data: `{os.path.basename(result.source)}`; seeds {seeds[0]}..{seeds[-1]} "
