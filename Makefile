@@ -23,7 +23,7 @@ demo: $(STAMP)
 # tests/test_browser.py drives Debian's Chromium with Playwright; no browser is downloaded.
 CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
-	apt-get update && apt-get install -y --no-install-recommends chromium
+	apt-get update && apt-get install -y chromium
 
 test: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest
