@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from optuna_sotl._self_calibrating import SelfCalibratingEstimator
 from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SoTLE
 
@@ -25,3 +26,11 @@ def loss_estimator(estimator: object) -> BaseEstimator:
             f"which reads {estimator.curve!r}."
         )
     return estimator
+
+
+def pruning_estimator(estimator: object) -> BaseEstimator | SelfCalibratingEstimator:
+    """For the pruners: a training-loss estimator as :func:`loss_estimator` accepts, or a
+    :class:`~optuna_sotl.SelfCalibratingEstimator`, which scores all compared trials at once."""
+    if isinstance(estimator, SelfCalibratingEstimator):
+        return estimator
+    return loss_estimator(estimator)

@@ -10,7 +10,8 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from optuna_sotl._bracket_study import BracketStudy
-from optuna_sotl._estimator_arg import loss_estimator
+from optuna_sotl._estimator_arg import pruning_estimator
+from optuna_sotl._self_calibrating import SelfCalibratingEstimator
 from optuna_sotl._successive_halving import SoTLSuccessiveHalvingPruner
 from optuna_sotl._validation import check_count
 from optuna_sotl.estimators import BaseEstimator
@@ -84,7 +85,8 @@ class SoTLHyperbandPruner(HyperbandPruner):
             At least 0; must be 0 when ``max_resource`` is ``"auto"`` (see
             :class:`~optuna_sotl.SoTLSuccessiveHalvingPruner`).
         estimator:
-            A training-loss estimator from :mod:`optuna_sotl.estimators` (default ``SoTLE(1)``).
+            A training-loss estimator from :mod:`optuna_sotl.estimators` (default ``SoTLE(1)``)
+            or a :class:`~optuna_sotl.SelfCalibratingEstimator`.
     """
 
     def __init__(
@@ -94,7 +96,7 @@ class SoTLHyperbandPruner(HyperbandPruner):
         reduction_factor: int = 3,
         bootstrap_count: int = 0,
         *,
-        estimator: BaseEstimator | None = None,
+        estimator: BaseEstimator | SelfCalibratingEstimator | None = None,
     ) -> None:
         min_resource = check_count("min_resource", min_resource, minimum=1)
         if isinstance(max_resource, str):
@@ -124,14 +126,14 @@ class SoTLHyperbandPruner(HyperbandPruner):
         self._max_steps: str | int = max_resource
         self._eta = reduction_factor
         self._bootstrap = bootstrap_count
-        self._estimator = loss_estimator(estimator)
+        self._estimator = pruning_estimator(estimator)
         self._brackets: list[SoTLSuccessiveHalvingPruner] = []
         self._bracket_budgets: list[int] = []
         if isinstance(max_resource, numbers.Integral):
             self._build_brackets(int(max_resource))
 
     @property
-    def estimator(self) -> BaseEstimator:
+    def estimator(self) -> BaseEstimator | SelfCalibratingEstimator:
         return self._estimator
 
     @property

@@ -8,7 +8,7 @@ from optuna.pruners import BasePruner
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-from optuna_sotl._estimator_arg import loss_estimator
+from optuna_sotl._estimator_arg import pruning_estimator
 from optuna_sotl._self_calibrating import SelfCalibratingEstimator
 from optuna_sotl._trial_curves import scores_of_trials
 from optuna_sotl._validation import check_count
@@ -96,11 +96,7 @@ class SoTLPruner(BasePruner):
         self._n_warmup_steps = check_count("n_warmup_steps", n_warmup_steps)
         self._interval_steps = check_count("interval_steps", interval_steps, minimum=1)
         self._n_min_trials = check_count("n_min_trials", n_min_trials, minimum=1)
-        self._estimator = (
-            estimator
-            if isinstance(estimator, SelfCalibratingEstimator)
-            else loss_estimator(estimator)
-        )
+        self._estimator = pruning_estimator(estimator)
 
     @property
     def estimator(self) -> BaseEstimator | SelfCalibratingEstimator:

@@ -10,8 +10,9 @@ from optuna.pruners import BasePruner
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-from optuna_sotl._estimator_arg import loss_estimator
-from optuna_sotl._trial_curves import score_at_step
+from optuna_sotl._estimator_arg import pruning_estimator
+from optuna_sotl._self_calibrating import SelfCalibratingEstimator
+from optuna_sotl._trial_curves import scores_of_trials
 from optuna_sotl._validation import check_count
 from optuna_sotl.estimators import BaseEstimator
 
@@ -95,7 +96,8 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
             A trial reaching a rung that holds no more than this many trials, itself included, is
             pruned (as in Optuna). At least 0; must be 0 when ``min_resource`` is ``"auto"``.
         estimator:
-            A training-loss estimator from :mod:`optuna_sotl.estimators` (default ``SoTLE(1)``).
+            A training-loss estimator from :mod:`optuna_sotl.estimators` (default ``SoTLE(1)``)
+            or a :class:`~optuna_sotl.SelfCalibratingEstimator`.
     """
 
     def __init__(
@@ -105,7 +107,7 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
         min_early_stopping_rate: int = 0,
         bootstrap_count: int = 0,
         *,
-        estimator: BaseEstimator | None = None,
+        estimator: BaseEstimator | SelfCalibratingEstimator | None = None,
     ) -> None:
         self._min_resource = check_min_resource(min_resource)
         self._reduction_factor = check_count("reduction_factor", reduction_factor, minimum=2)
@@ -118,10 +120,10 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
                 f"bootstrap_count must be 0 when min_resource is 'auto', got "
                 f"bootstrap_count={bootstrap_count}."
             )
-        self._estimator = loss_estimator(estimator)
+        self._estimator = pruning_estimator(estimator)
 
     @property
-    def estimator(self) -> BaseEstimator:
+    def estimator(self) -> BaseEstimator | SelfCalibratingEstimator:
         return self._estimator
 
     def rung_step(self, rung: int) -> int | None:
@@ -162,10 +164,10 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
             and step in other.intermediate_values
             and (in_same_bracket is None or in_same_bracket(other))
         ]
-        own_score = float(score_at_step(self._estimator, [trial], step)[0])
+        scores = scores_of_trials(self._estimator, [trial, *members], step, study.direction)
+        own_score, other_scores = float(scores[0]), scores[1:]
         if not math.isfinite(own_score):
             return True
-        other_scores = score_at_step(self._estimator, members, step)
         return not is_promoted(
             own_score, other_scores, self._reduction_factor, self._bootstrap_count
         )

@@ -5,7 +5,9 @@ import optuna
 import pytest
 
 from optuna_sotl import SelfCalibratingEstimator
+from optuna_sotl import SoTLHyperbandPruner
 from optuna_sotl import SoTLPruner
+from optuna_sotl import SoTLSuccessiveHalvingPruner
 from optuna_sotl._self_calibrating import RANK_MEAN
 
 
@@ -101,3 +103,39 @@ def test_too_few_completed_trials_fall_back_to_sotl_e(make_study) -> None:
 def test_invalid_min_calibration_trials(value, error) -> None:
     with pytest.raises(error, match="min_calibration_trials"):
         SelfCalibratingEstimator(min_calibration_trials=value)
+
+
+@pytest.mark.parametrize(
+    "make_pruner",
+    [
+        lambda estimator: SoTLSuccessiveHalvingPruner(
+            min_resource=1, reduction_factor=2, estimator=estimator
+        ),
+        lambda estimator: SoTLHyperbandPruner(
+            min_resource=1, max_resource=1, reduction_factor=2, estimator=estimator
+        ),
+    ],
+    ids=["successive-halving", "hyperband"],
+)
+def test_the_rung_pruners_take_the_calibrated_signal(make_pruner) -> None:
+    pruner = make_pruner(SelfCalibratingEstimator())
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    for i in range(40):
+        study.add_trial(
+            optuna.create_trial(
+                value=float(i),
+                intermediate_values={0: 2.0, 1: 1.0 + i / 40},  # high loss = good here
+                user_attrs={"val_metric_curve": [0.0, float(i)]},
+            )
+        )
+
+    def reaches_rung(loss: float, metric: float) -> bool:
+        trial = study.ask()
+        trial.report(2.0, 0)
+        trial.report(loss, 1)
+        trial.set_user_attr("val_metric_curve", [0.0, metric])
+        return not trial.should_prune()
+
+    # Rung step 1 (Hyperband has one bracket here): ranked by the metric, not by the lower loss.
+    assert not reaches_rung(loss=0.5, metric=0.0)
+    assert reaches_rung(loss=5.0, metric=39.0)
