@@ -1,0 +1,484 @@
+"""Replayed multi-objective architecture search: no pruning against SoTLParetoPruner.
+
+Objectives: final validation accuracy (up) and parameters (down). Quality: the hypervolume of the
+study's reported Pareto front (its completed trials, non-dominated by validation accuracy and
+parameters) measured with the TEST accuracy, as a share of the hypervolume of the whole file's
+test front, against the epochs spent. Writes results/multiobjective.md, .csv and .png.
+
+The pruned arms call ``should_prune_dominated`` from ``optuna_sotl.pruners._dominance``, the very
+function :class:`~optuna_sotl.SoTLParetoPruner` decides with, on points scored by the pruner's
+estimator, with the pruner's start-up rule; the replay keeps the points in arrays instead of a
+storage, which is what makes 100+ seeds affordable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import DEFAULT_DATA  # noqa: E402
+from _common import header  # noqa: E402
+from _common import results_path  # noqa: E402
+
+from optuna_sotl.curves import load_curves  # noqa: E402
+from optuna_sotl.estimators import BaseEstimator  # noqa: E402
+from optuna_sotl.estimators import SoTLE  # noqa: E402
+from optuna_sotl.pruners._dominance import should_prune_dominated  # noqa: E402
+
+
+CHECKPOINT = 100  # epochs between points of the hypervolume traces
+
+
+def default_data() -> str:
+    # The team's convention: OPTUNA_SOTL_DATA names the directory holding the npz.
+    directory = os.environ.get("OPTUNA_SOTL_DATA")
+    if directory:
+        return os.path.join(directory, "spikenas_cifar10.npz")
+    return DEFAULT_DATA
+
+
+class Space:
+    """The recorded architectures, their objectives and the replayed search space."""
+
+    def __init__(self, path: str, rows: np.ndarray | None = None) -> None:
+        curves = load_curves(path)
+        if curves.params is None:
+            raise SystemExit(f"{path}: no 'params' array, the cost objective of this benchmark.")
+        keep = np.arange(curves.n_archs) if rows is None else np.asarray(rows)
+        self.n_epochs = curves.n_epochs
+        self.train_loss = curves.train_loss[keep]
+        val = curves.val_metric[keep, -1]
+        # Everything lower-is-better from here on.
+        self.val_error = -val if curves.val_metric_higher_is_better else val
+        result = curves.result[keep]
+        test_error = -result if curves.result_higher_is_better else result
+        params = curves.params[keep].astype(np.float64)
+        self.params = params
+        # Normalised to [0, 1] over the whole file; the reference point is (1, 1).
+        low, high = test_error.min(), test_error.max()
+        self.test_norm = (test_error - low) / (high - low if high > low else 1.0)
+        low, high = params.min(), params.max()
+        self.cost_norm = (params - low) / (high - low if high > low else 1.0)
+        # The best any search could report: the front of the test errors themselves.
+        self.hv_max = hypervolume(*pareto_points(self.test_norm, self.cost_norm, self.test_norm))
+        if curves.ops is not None and curves.edges is not None:
+            # The search space: each edge's operations; a combination not in the file is missing.
+            ops = curves.ops[keep]
+            self.choices = [sorted(set(curves.ops[:, e])) for e in range(ops.shape[1])]
+            codes = np.zeros(len(keep), dtype=np.int64)
+            for e, names in enumerate(self.choices):
+                index = {name: i for i, name in enumerate(names)}
+                codes = codes * len(names) + np.array([index[o] for o in ops[:, e]])
+            size = int(np.prod([len(c) for c in self.choices]))
+            self.row_of_code = np.full(size, -1, dtype=np.int64)
+            self.row_of_code[codes] = np.arange(len(keep))
+        else:
+            self.choices = [list(range(len(keep)))]
+            self.row_of_code = np.arange(len(keep))
+
+    def row(self, choice_indices: list[int]) -> int:
+        code = 0
+        for index, names in zip(choice_indices, self.choices):
+            code = code * len(names) + index
+        return int(self.row_of_code[code])
+
+    def scores(self, estimator: BaseEstimator) -> np.ndarray:
+        """``(N, T)``: the estimator's score of each curve at each step, as the pruner scores.
+
+        ``+inf`` where the score or the loss at the step is not finite, as in
+        ``optuna_sotl._trial_curves.score_at_step``.
+        """
+        out = np.empty_like(self.train_loss)
+        for t in range(self.n_epochs):
+            block = self.train_loss[:, : t + 1]
+            score = np.asarray(estimator(block), dtype=np.float64)
+            out[:, t] = np.where(np.isfinite(block[:, -1]) & ~np.isnan(score), score, np.inf)
+        return out
+
+
+def pareto_points(
+    val_error: np.ndarray, cost: np.ndarray, test_error: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (test error, cost) of the points non-dominated in (validation error, cost)."""
+    order = np.lexsort((val_error, cost))
+    best = np.inf
+    keep = []
+    for i in order:  # by cost ascending, then validation error: keep strict improvements
+        if val_error[i] < best:
+            best = val_error[i]
+            keep.append(i)
+    keep = np.array(keep, dtype=np.int64)
+    return test_error[keep], cost[keep]
+
+
+def hypervolume(error: np.ndarray, cost: np.ndarray) -> float:
+    """2-D hypervolume of points (both lower-is-better, in [0, 1]) against reference (1, 1)."""
+    if len(error) == 0:
+        return 0.0
+    order = np.argsort(cost, kind="stable")
+    volume, best, previous = 0.0, 1.0, None
+    for i in order:
+        if previous is not None:
+            volume += (cost[i] - previous) * (1.0 - best)
+        best = min(best, error[i])
+        previous = cost[i]
+    return float(volume + (1.0 - previous) * (1.0 - best))
+
+
+class Replay:
+    """One search: proposals in, completed trials and their epochs out."""
+
+    def __init__(self, space: Space, scores: np.ndarray, fraction: float | None, startup: int,
+                 budget: int) -> None:
+        self.space, self.scores, self.fraction = space, scores, fraction
+        self.startup, self.budget = startup, budget
+        cap = budget + 1
+        self.points = np.empty((space.n_epochs, cap, 2), dtype=np.float64)
+        self.counts = np.zeros(space.n_epochs, dtype=np.int64)
+        self.epochs = 0
+        self.completed: list[tuple[int, int]] = []  # (epochs spent when it completed, row)
+        self.n_trials = 0
+
+    def run_trial(self, row: int) -> bool | None:
+        """Train ``row`` epoch by epoch; True: completed, False: pruned, None: budget out."""
+        self.n_trials += 1
+        cost = self.space.cost_norm[row]
+        for t in range(self.space.n_epochs):
+            if self.epochs >= self.budget:
+                return None
+            self.epochs += 1
+            point = np.array([self.scores[row, t], cost])
+            n = self.counts[t]
+            pruned = (
+                self.fraction is not None
+                and len(self.completed) >= self.startup
+                and n >= 1
+                and should_prune_dominated(point, self.points[t, :n], self.fraction)
+            )
+            self.points[t, n] = point
+            self.counts[t] = n + 1
+            if pruned:
+                return False
+        self.completed.append((self.epochs, row))
+        return True
+
+    def trace(self) -> np.ndarray:
+        """Hypervolume share at every CHECKPOINT epochs up to the budget."""
+        sp = self.space
+        marks = np.arange(CHECKPOINT, self.budget + 1, CHECKPOINT)
+        out = np.zeros(len(marks))
+        rows: list[int] = []
+        done = iter(self.completed + [(self.budget + 1, -1)])
+        epoch, row = next(done)
+        for k, mark in enumerate(marks):
+            while epoch <= mark:
+                rows.append(row)
+                epoch, row = next(done)
+            if rows:
+                r = np.array(rows)
+                front = pareto_points(sp.val_error[r], sp.cost_norm[r], sp.test_norm[r])
+                out[k] = hypervolume(*front) / sp.hv_max
+        return out
+
+
+def random_search(space: Space, replay: Replay, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    sizes = [len(c) for c in space.choices]
+    while replay.epochs < replay.budget:
+        row = space.row([int(rng.integers(s)) for s in sizes])
+        if row < 0:
+            continue  # missing from the file: costs no epoch, as in bench_search.py
+        replay.run_trial(row)
+
+
+def nsga2_search(space: Space, replay: Replay, seed: int) -> None:
+    import optuna
+    from optuna.distributions import CategoricalDistribution
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    dists = {f"e{e}": CategoricalDistribution(list(range(len(c))))
+             for e, c in enumerate(space.choices)}
+    study = optuna.create_study(
+        directions=["minimize", "minimize"], sampler=optuna.samplers.NSGAIISampler(seed=seed)
+    )
+    while replay.epochs < replay.budget:
+        trial = study.ask(dists)
+        row = space.row([trial.params[f"e{e}"] for e in range(len(space.choices))])
+        if row < 0:
+            study.tell(trial, state=TrialState.PRUNED)
+            continue
+        outcome = replay.run_trial(row)
+        if outcome:
+            study.tell(trial, [float(space.val_error[row]), float(space.params[row])])
+        elif outcome is False:
+            study.tell(trial, state=TrialState.PRUNED)
+        else:
+            study.tell(trial, state=TrialState.FAIL)
+
+
+SAMPLERS: dict[str, Callable[[Space, Replay, int], None]] = {
+    "random": random_search,
+    "nsga2": nsga2_search,
+}
+
+
+def run_arm(space: Space, scores: np.ndarray, sampler: str, fraction: float | None,
+            startup: int, budget: int, seed: int) -> tuple[np.ndarray, dict[str, float]]:
+    replay = Replay(space, scores, fraction, startup, budget)
+    SAMPLERS[sampler](space, replay, seed)
+    trace = replay.trace()
+    stats = {"trials": replay.n_trials, "completed": len(replay.completed)}
+    return trace, stats
+
+
+def crossing(curve: np.ndarray, target: float) -> float:
+    """Epochs at the first checkpoint where ``curve`` reaches ``target``; inf if never."""
+    hit = np.nonzero(curve >= target - 1e-12)[0]
+    return float((hit[0] + 1) * CHECKPOINT) if hit.size else np.inf
+
+
+def bootstrap_epochs(base: np.ndarray, pruned: np.ndarray, budget: int, n_boot: int,
+                     rng: np.random.Generator) -> tuple[float, float, float]:
+    """Share of the budget the pruned arm's mean curve needs to reach the unpruned final mean.
+
+    Seeds are paired: each bootstrap resample takes the same seeds for both arms.
+    """
+    point = crossing(pruned.mean(0), base[:, -1].mean()) / budget
+    draws = []
+    n = len(base)
+    for _ in range(n_boot):
+        pick = rng.integers(n, size=n)
+        draws.append(crossing(pruned[pick].mean(0), base[pick, -1].mean()) / budget)
+    # "nearest" keeps a resample that never reached the target as inf instead of NaN.
+    low, high = np.percentile(draws, [2.5, 97.5], method="nearest")
+    return point, float(low), float(high)
+
+
+def share(value: float) -> str:
+    return f"{value:.1%}" if np.isfinite(value) else "not reached"
+
+
+def mean_ci(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> tuple[float, float, float]:
+    n = len(values)
+    means = values[rng.integers(n, size=(n_boot, n))].mean(1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(values.mean()), float(low), float(high)
+
+
+def robustness(path: str, fractions: list[float], n_subsets: int, n_seeds: int, budget: int,
+               startup: int, estimator: BaseEstimator) -> list[tuple[int, float, float, float]]:
+    """Random sampling on random halves of the architectures: the share of epochs to the target
+    for each fraction (mean-curve crossing over ``n_seeds`` seeds)."""
+    full = load_curves(path)
+    rows_out = []
+    for subset in range(n_subsets):
+        rng = np.random.default_rng(10_000 + subset)
+        rows = np.sort(rng.choice(full.n_archs, size=full.n_archs // 2, replace=False))
+        space = Space(path, rows)
+        scores = space.scores(estimator)
+        base = np.array([run_arm(space, scores, "random", None, startup, budget, 7_000 + s)[0]
+                         for s in range(n_seeds)])
+        target = base[:, -1].mean()
+        for fraction in fractions:
+            pruned = np.array([
+                run_arm(space, scores, "random", fraction, startup, budget, 7_000 + s)[0]
+                for s in range(n_seeds)
+            ])
+            share = crossing(pruned.mean(0), target) / budget
+            rows_out.append((subset, fraction, share, float(pruned[:, -1].mean())))
+            print(f"  subset {subset} fraction {fraction}: {share:.3f} of the epochs", flush=True)
+    return rows_out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=default_data())
+    parser.add_argument("--seeds", type=int, default=100)
+    parser.add_argument("--budget", type=int, default=20_000)
+    parser.add_argument("--nsga2-pruned-budget", type=int, default=7_000,
+                        help="epochs of the NSGA-II pruned arm (its Optuna study grows by one "
+                        "trial per pruned epoch-1 run, which makes it the slow arm)")
+    parser.add_argument("--fraction", type=float, default=0.05)
+    parser.add_argument("--startup", type=int, default=5)
+    parser.add_argument("--robust-fractions", default="0.02,0.05,0.1,0.2")
+    parser.add_argument("--robust-subsets", type=int, default=5)
+    parser.add_argument("--robust-seeds", type=int, default=30)
+    parser.add_argument("--bootstrap", type=int, default=2000)
+    args = parser.parse_args()
+
+    started = time.time()
+    estimator = SoTLE(1)  # SoTLParetoPruner's default
+    space = Space(args.data)
+    scores = space.scores(estimator)
+    seeds = list(range(args.seeds))
+    marks = np.arange(CHECKPOINT, args.budget + 1, CHECKPOINT)
+    traces: dict[tuple[str, str], np.ndarray] = {}
+    stats: dict[tuple[str, str], list[dict[str, float]]] = {}
+    budgets: dict[tuple[str, str], int] = {}
+    for sampler in SAMPLERS:
+        for arm, fraction in (("none", None), ("pareto", args.fraction)):
+            budget = args.budget
+            if sampler == "nsga2" and arm == "pareto":
+                budget = min(args.budget, args.nsga2_pruned_budget)
+            rows, info = [], []
+            for seed in seeds:
+                trace, st = run_arm(space, scores, sampler, fraction, args.startup, budget, seed)
+                # A shorter arm keeps its last value: its front cannot shrink.
+                padded = np.full(len(marks), trace[-1])
+                padded[: len(trace)] = trace
+                rows.append(padded)
+                info.append(st)
+            traces[sampler, arm] = np.array(rows)
+            budgets[sampler, arm] = budget
+            stats[sampler, arm] = info
+            print(f"{sampler}/{arm}: {time.time() - started:.0f} s", flush=True)
+
+    rng = np.random.default_rng(12345)
+    fractions = [float(f) for f in args.robust_fractions.split(",") if f]
+    robust = robustness(args.data, fractions, args.robust_subsets, args.robust_seeds,
+                        min(args.budget, 10_000), args.startup, estimator) \
+        if args.robust_subsets else []
+    elapsed = time.time() - started
+
+    # CSV: mean curves with CIs.
+    with open(results_path("multiobjective.csv"), "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["sampler", "pruner", "epochs", "mean_hv", "ci_low", "ci_high"])
+        for (sampler, arm), values in traces.items():
+            for k, mark in enumerate(marks):
+                mean, low, high = mean_ci(values[:, k], 500, rng)
+                writer.writerow([sampler, arm, int(mark), f"{mean:.5f}", f"{low:.5f}",
+                                 f"{high:.5f}"])
+
+    lines = [header(
+        "Multi-objective search: no pruning against SoTLParetoPruner",
+        [
+            f"Data: `{os.path.basename(args.data)}` ({len(space.params)} architectures, "
+            f"{space.n_epochs} epochs each)",
+            f"Seeds: {seeds[0]}..{seeds[-1]} ({len(seeds)} paired seeds per sampler); "
+            f"bootstrap: {args.bootstrap} resamples of the seeds (95 % percentile intervals)",
+            f"Pruner replayed: `SoTLParetoPruner(cost_attrs=('params',), "
+            f"dominated_fraction={args.fraction}, n_startup_trials={args.startup})` with its "
+            f"default estimator {estimator.name}",
+            f"Wall time: {elapsed:.0f} s",
+        ],
+    )]
+    lines += ["", "## Goal: epochs to reach the unpruned search's final mean hypervolume", ""]
+    lines += ["| sampler | unpruned mean HV at "
+              f"{args.budget:,} epochs | pruned: share of {args.budget:,} epochs to reach it "
+              "(95 % CI) | goal (<= 25 %, CI upper <= 35 %) |", "|---|---|---|---|"]
+    for sampler in SAMPLERS:
+        base, pruned = traces[sampler, "none"], traces[sampler, "pareto"]
+        point, low, high = bootstrap_epochs(base, pruned, args.budget, args.bootstrap, rng)
+        met = point <= 0.25 and high <= 0.35
+        lines.append(f"| {sampler} | {base[:, -1].mean():.4f} | {share(point)} "
+                     f"({share(low)} – {share(high)}) | {'met' if met else 'MISSED'} |")
+    lines += ["", "## Mean hypervolume share (95 % CI) at fixed budgets", ""]
+    cols = [b for b in (1000, 2500, 5000, 10000, 20000) if b <= args.budget]
+    lines += ["| sampler | pruner | " + " | ".join(f"{b:,} epochs" for b in cols)
+              + " | trials | completed |",
+              "|---|---|" + "---|" * len(cols) + "---|---|"]
+    for (sampler, arm), values in traces.items():
+        cells = []
+        for b in cols:
+            mean, low, high = mean_ci(values[:, b // CHECKPOINT - 1], args.bootstrap, rng)
+            cells.append(f"{mean:.3f} ({low:.3f}–{high:.3f})")
+        info = stats[sampler, arm]
+        ran = budgets[sampler, arm]
+        lines.append(
+            f"| {sampler} | {arm} | " + " | ".join(cells)
+            + f" | {np.mean([s['trials'] for s in info]):.0f} in {ran:,} epochs"
+            + f" | {np.mean([s['completed'] for s in info]):.1f} |"
+        )
+    if robust:
+        lines += ["", "## Robustness of `dominated_fraction` on random halves of the file", "",
+                  f"Random sampling, {args.robust_seeds} seeds per cell, budget "
+                  f"{min(args.budget, 10_000):,} epochs, target: the unpruned mean HV at that "
+                  "budget on the same half. Cells: share of the budget the pruned mean curve "
+                  "needs to reach it.", ""]
+        lines += ["| subset | " + " | ".join(f"fraction {f}" for f in fractions) + " |",
+                  "|---|" + "---|" * len(fractions)]
+        for subset in sorted({r[0] for r in robust}):
+            cells = [f"{share:.1%}" for s, f, share, _ in robust if s == subset]
+            lines.append(f"| {subset} | " + " | ".join(cells) + " |")
+    lines += ["", NOTES]
+    with open(results_path("multiobjective.md"), "w", encoding="utf-8") as file:
+        file.write("\n".join(lines))
+    plot(traces, marks, args, rng)
+    print("\n".join(lines))
+    return 0
+
+
+def plot(traces: dict[tuple[str, str], np.ndarray], marks: np.ndarray,
+         args: argparse.Namespace, rng: np.random.Generator) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(SAMPLERS), figsize=(11, 4.2), sharey=True)
+    for ax, sampler in zip(np.atleast_1d(axes), SAMPLERS):
+        for arm, colour in (("none", "tab:gray"), ("pareto", "tab:blue")):
+            values = traces[sampler, arm]
+            mean = values.mean(0)
+            boots = values[rng.integers(len(values), size=(300, len(values)))].mean(1)
+            low, high = np.percentile(boots, [2.5, 97.5], axis=0)
+            label = "no pruning" if arm == "none" else f"SoTLParetoPruner({args.fraction})"
+            ax.plot(marks, mean, color=colour, label=label)
+            ax.fill_between(marks, low, high, color=colour, alpha=0.25)
+        target = traces[sampler, "none"][:, -1].mean()
+        ax.axhline(target, color="k", lw=0.8, ls="--")
+        ax.axvline(0.25 * args.budget, color="tab:red", lw=0.8, ls=":", label="25 % of budget")
+        ax.set_xscale("log")
+        ax.set_title(f"{sampler} ({len(values)} seeds)")
+        ax.set_xlabel("epochs spent")
+        ax.legend(loc="lower right", fontsize=8)
+    np.atleast_1d(axes)[0].set_ylabel("hypervolume share (test accuracy, params)")
+    fig.tight_layout()
+    fig.savefig(results_path("multiobjective.png"), dpi=120)
+
+
+NOTES = """\
+## How the search is replayed
+
+- A trial proposes one operation per edge of the cell (the file's `edges` / `ops`); an
+  architecture missing from the file costs no epoch and is skipped (NSGA-II is told PRUNED).
+  Each replayed epoch costs one epoch of budget; a trial still running when the budget ends is
+  not a result.
+- `random`: uniform proposals from a numpy generator seeded by the seed, identical for both arms
+  of a seed (paired). `nsga2`: the real `optuna.samplers.NSGAIISampler(seed=seed)` (default
+  population 50) driven with `ask`/`tell`, objectives (final validation error, parameters);
+  pruned trials are told PRUNED, which NSGA-II ignores (it builds generations from COMPLETE
+  trials only). With this pruner few trials complete, so NSGA-II stays in its first (random)
+  generation for most of the pruned run: pruning helps it by making its random phase cheap, not
+  by steering its evolution.
+- Pruned arms: at every epoch `t` (interval 1, no warm-up, after `n_startup_trials` completed
+  trials), the trial's point (the estimator's score at `t`, parameters) is compared with every
+  earlier trial's point at `t` by `optuna_sotl.pruners._dominance.should_prune_dominated`, the
+  function `SoTLParetoPruner.prune` calls. Trials run one after another, so the compared trials
+  are complete or pruned ones, as with one worker.
+- The NSGA-II pruned arm runs to a smaller budget (its Optuna study holds one trial per pruned
+  run and asking gets slower with each); its curve is extended flat afterwards, which can only
+  understate it.
+- Hypervolume: the reported front is the completed trials non-dominated in (final validation
+  error, parameters), what `study.best_trials` returns; each is placed at (test error,
+  parameters), both scaled to [0, 1] over the whole file (test error 0 = the best test accuracy
+  in the file), reference point (1, 1), and divided by the hypervolume of the whole file's
+  front by test accuracy (the best any search could report).
+- Goal column: the first checkpoint (every 100 epochs) at which the pruned arm's mean curve
+  reaches the unpruned arm's mean at the full budget, as a share of the budget; the interval
+  resamples seeds, the same seeds for both arms.
+"""
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
