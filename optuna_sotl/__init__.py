@@ -14,6 +14,7 @@ from optuna_sotl._sampler import SoTLSampler
 from optuna_sotl._self_calibrating import SelfCalibratingEstimator
 from optuna_sotl._successive_halving import SoTLSuccessiveHalvingPruner
 from optuna_sotl.dashboard import DashboardCallback
+from optuna_sotl.pruners import SoTLParetoPruner
 from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SoTL
 from optuna_sotl.estimators import SoTLE
@@ -37,6 +38,7 @@ __all__ = [
     "SoTLE",
     "SoTLEMA",
     "SoTLHyperbandPruner",
+    "SoTLParetoPruner",
     "SoTLPruner",
     "SoTLReporter",
     "SoTLSampler",

@@ -24,6 +24,13 @@ class SoTLReporter:
     :class:`optuna.TrialPruned` is raised with the step and score. A NaN or infinite epoch loss is
     reported and then prunes the trial whatever the pruner.
 
+    In a multi-objective study, where Optuna's ``trial.report`` and ``should_prune`` refuse to
+    work, the losses are written to the trial's storage directly (the same record ``report``
+    makes) and the study's pruner is asked directly. Only a pruner that can judge several
+    objectives is accepted, :class:`~optuna_sotl.SoTLParetoPruner` (or
+    :class:`~optuna.pruners.NopPruner` to record only); any other is a ``ValueError`` when the
+    reporter is created, before training.
+
     Losses may be Python floats, numpy scalars or one-element torch tensors on any device; tensors
     are summed on the device and read back once per epoch. Importing this module does not import
     torch. Works with ``study.optimize`` and with ``study.ask``/``study.tell`` alike.
@@ -71,6 +78,7 @@ class SoTLReporter:
         if not isinstance(trial, optuna.trial.Trial):
             raise TypeError(f"trial must be an optuna.trial.Trial, got {type(trial).__name__}.")
         self._trial = trial
+        self._multi_objective = _check_pruner_for_objectives(trial.study)
         self._sotl = SoTL()
         self._sotl_e = SoTLE(window)
         # One read of the trial: what an earlier attempt of a retried trial left (nothing for a
@@ -150,7 +158,7 @@ class SoTLReporter:
 
         already_stored = step < self._resume_step
         if not already_stored:
-            self._trial.report(mean_loss, step)
+            self._report(mean_loss, step)
             self._losses.append(mean_loss)
         self._last_step = step
         self._epoch = LossAccumulator()
@@ -167,7 +175,7 @@ class SoTLReporter:
         # The earlier attempt went on past a stored step below the last: the pruner kept it there.
         if already_stored and step < self._resume_step - 1:
             return mean_loss
-        if self._trial.should_prune():
+        if self._should_prune():
             estimator = getattr(self._trial.study.pruner, "estimator", None)
             if not isinstance(estimator, BaseEstimator):
                 estimator = self._sotl_e
@@ -177,6 +185,25 @@ class SoTLReporter:
                 f"{estimator.name} = {score:.6g}."
             )
         return mean_loss
+
+    def _report(self, loss: float, step: int) -> None:
+        if not self._multi_objective:
+            self._trial.report(loss, step)
+            return
+        # Optuna's Trial.report refuses multi-objective studies (it guards should_prune, which
+        # only knows single-objective pruners), but the storage stores a multi-objective trial's
+        # intermediate values like any other: optuna-dashboard plots them and the pruner reads
+        # them. The reporter checks the step (increasing, not stored yet) itself.
+        self._trial.storage.set_trial_intermediate_value(self._trial._trial_id, step, loss)
+
+    def _should_prune(self) -> bool:
+        if not self._multi_objective:
+            return self._trial.should_prune()
+        # Trial.should_prune refuses multi-objective studies; the pruner was checked in __init__
+        # to be one that can judge them, so it is asked directly with the stored trial.
+        study = self._trial.study
+        frozen = self._trial.storage.get_trial(self._trial._trial_id)
+        return bool(study.pruner.prune(study, frozen))
 
     def _next_step(self, step: int | None) -> int:
         if step is None:
@@ -210,6 +237,38 @@ class SoTLReporter:
             curve.append(_json_float(value))
             set_attr(latest_key, _json_float(value))
             set_attr(curve_key, list(curve))
+
+
+def _check_pruner_for_objectives(study: optuna.Study) -> bool:
+    """Whether the study has several objectives; raises when its pruner cannot work there.
+
+    Called before any training, so that a misconfigured study fails at once rather than after its
+    first epoch (where Optuna's own report would raise ``NotImplementedError``).
+    """
+    if len(study.directions) == 1:
+        return False
+    pruner = study.pruner
+    if isinstance(pruner, optuna.pruners.NopPruner):
+        return True
+    check_study = getattr(pruner, "check_study", None)
+    if check_study is None:
+        raise ValueError(
+            f"SoTLReporter: this study has {len(study.directions)} objectives and its pruner "
+            f"{pruner!r} cannot judge such a study (Optuna's pruners compare one objective's "
+            "intermediate values, and optuna.create_study gives every study a MedianPruner by "
+            "default). Create the study with pruner=optuna_sotl.SoTLParetoPruner(cost_attrs=...) "
+            "to prune by SoTL and costs, or pruner=optuna.pruners.NopPruner() to only record "
+            "the losses."
+        )
+    check_study(study)
+    if isinstance(study.sampler, optuna.samplers.TPESampler):
+        raise ValueError(
+            "SoTLReporter: in a multi-objective study TPESampler ranks pruned trials by "
+            "study.direction, which Optuna cannot give for several objectives, so it would fail "
+            "at the first trial sampled after a pruned one. Wrap it: "
+            "sampler=optuna_sotl.SoTLSampler(optuna.samplers.TPESampler(...))."
+        )
+    return True
 
 
 def _stored_curve(

@@ -39,8 +39,14 @@ class SoTLSampler(BaseSampler):
     own. The view reads trials through the study it is given, so
     :class:`~optuna.pruners.HyperbandPruner`'s per-bracket study keeps filtering them. In a
     minimise study reporting losses with the default ``SoTLE(1)`` the scores equal the losses,
-    and the base sampler behaves exactly as without the wrapper. Multi-objective studies are
-    passed through unchanged (they have no single direction to map the scores into).
+    and the base sampler behaves exactly as without the wrapper.
+
+    In a multi-objective study the scores are not negated (there is no single direction) and the
+    view's ``direction`` is ``MINIMIZE``: Optuna's multi-objective
+    :class:`~optuna.samplers.TPESampler` ranks pruned trials by their last intermediate value in
+    ``study.direction``, which raises in a multi-objective study as soon as a pruned trial has
+    intermediate values; through this wrapper it ranks them by depth, then by SoTL. NSGA-II and
+    NSGA-III read COMPLETE trials only and are unaffected.
 
     When it matters: TPE fills its "good" group with complete trials first and takes pruned ones
     only when fewer than ``gamma(n)`` trials are complete (by default ``ceil(n / 10)``, at most

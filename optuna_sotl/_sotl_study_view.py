@@ -109,6 +109,7 @@ class SoTLStudyView(optuna.Study):
             "_sotl_transform",
             "_sotl_maximize",
             "_sotl_transformed",
+            "direction",
         }
     )
 
@@ -130,9 +131,18 @@ class SoTLStudyView(optuna.Study):
 
     def _sotl_transformed(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
         maximize = self._sotl_maximize()
-        if maximize is None:
-            return trials
-        return self._sotl_transform(trials, maximize)
+        # Several objectives: the scores stay lower-is-better, the view's ``direction``.
+        return self._sotl_transform(trials, bool(maximize))
+
+    @property
+    def direction(self) -> StudyDirection:
+        study = self._sotl_study
+        if len(study.directions) == 1:
+            return study.direction
+        # A multi-objective study has no single direction, yet TPE ranks PRUNED trials by "the
+        # last intermediate value in the study's direction" even then (and raises asking for it).
+        # In this view those values are SoTL scores, lower is better.
+        return StudyDirection.MINIMIZE
 
     def get_trials(
         self, deepcopy: bool = True, states: Container[TrialState] | None = None
