@@ -17,12 +17,23 @@ from optuna_sotl.estimators import BaseEstimator
 FIGURE_ID = "sotl-ranking"
 
 
+def pareto_markdown(study: optuna.Study, estimator: BaseEstimator | None) -> str:
+    """The multi-objective part of the note: the front and the pruned trials that might join it."""
+    from optuna_sotl.ranking._pareto import pareto_lines
+    from optuna_sotl.ranking._pareto import pareto_summary
+
+    lines = pareto_lines(pareto_summary(study, estimator=estimator))
+    return "\n".join(["### Pareto front (optuna-sotl)", "", *lines])
+
+
 def save_to_dashboard(
     study: optuna.Study, *, step: int | None = None, estimator: BaseEstimator | None = None
 ) -> Ranking:
     """Rank ``study``'s trials and save the ranking as its note and a figure for optuna-dashboard.
 
-    The note's SoTL section is replaced; anything else written in the note is kept. The figure
+    In a multi-objective study the note also shows the Pareto front of the complete trials and
+    the pruned trials that would have been on it by their SoTL score. The note's SoTL section is
+    replaced; anything else written in the note is kept. The figure
     *SoTL ranking* replaces the one saved before. Works on every storage the study can be on.
 
     Example:
@@ -53,7 +64,10 @@ def save_to_dashboard(
     """
     optuna_dashboard, _ = import_dashboard()
     ranking = rank_study(study, step=step, estimator=estimator)
-    note = merge_into_note(optuna_dashboard.get_note(study), ranking_markdown(ranking))
+    section = ranking_markdown(ranking)
+    if ranking.direction is None:
+        section += "\n\n" + pareto_markdown(study, estimator)
+    note = merge_into_note(optuna_dashboard.get_note(study), section)
     if ranking.step is not None:
         optuna_dashboard.save_plotly_graph_object(
             study, ranking_figure(ranking), graph_object_id=FIGURE_ID

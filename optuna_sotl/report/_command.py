@@ -81,6 +81,8 @@ def run_report(args: argparse.Namespace) -> int:
             f"study {study_name!r} has no trial with a reported training loss: nothing to rank."
         )
     print(format_report(ranking, where=where))
+    if ranking.direction is None:
+        print("\n" + _pareto_text(study, estimator))
 
     if args.png:
         from optuna_sotl.report._png import write_png
@@ -96,6 +98,16 @@ def run_report(args: argparse.Namespace) -> int:
             f"{_dashboard_hint(where)}"
         )
     return 0
+
+
+def _pareto_text(study: optuna.Study, estimator: object) -> str:
+    from optuna_sotl.ranking._pareto import pareto_lines
+    from optuna_sotl.ranking._pareto import pareto_summary
+    from optuna_sotl.report._text import fill
+
+    lines = pareto_lines(pareto_summary(study, estimator=estimator))
+    # Tables stay as they are; sentences are wrapped like the rest of the report.
+    return "\n".join(line if line.startswith("|") else fill(line) for line in lines)
 
 
 def _dashboard_hint(where: str) -> str:
