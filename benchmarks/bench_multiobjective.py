@@ -231,6 +231,23 @@ SAMPLERS: dict[str, Callable[[Space, Replay, int], None]] = {
 }
 
 
+_SHARED: dict[str, object] = {}
+
+
+def _run_job(job: tuple[str, float | None, int, int, int]) -> tuple[np.ndarray, dict[str, float]]:
+    # Forked workers read the space from the parent's memory instead of a pickled copy.
+    return run_arm(_SHARED["space"], _SHARED["scores"], *job)  # type: ignore[arg-type]
+
+
+def _map(jobs: list, n_jobs: int) -> list:
+    if n_jobs <= 1:
+        return [_run_job(job) for job in jobs]
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(n_jobs) as pool:
+        return pool.map(_run_job, jobs, chunksize=1)
+
+
 def run_arm(space: Space, scores: np.ndarray, sampler: str, fraction: float | None,
             startup: int, budget: int, seed: int) -> tuple[np.ndarray, dict[str, float]]:
     replay = Replay(space, scores, fraction, startup, budget)
@@ -305,10 +322,11 @@ def main() -> int:
     parser.add_argument("--data", default=default_data())
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--budget", type=int, default=20_000)
-    parser.add_argument("--pruned-budget", type=int, default=7_000,
+    parser.add_argument("--pruned-budget", type=int, default=5_000,
                         help="epochs of the pruned arms: enough to see them cross the target "
                         "below the goal's 35 %% bound (they run thousands of trials, the "
                         "unpruned ones 200)")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (seeds in parallel)")
     parser.add_argument("--robust-only", action="store_true",
                         help="only the robustness check, into multiobjective_robustness.md")
     parser.add_argument("--fraction", type=float, default=0.05)
@@ -325,6 +343,7 @@ def main() -> int:
         return robustness_report(args, estimator, started)
     space = Space(args.data)
     scores = space.scores(estimator)
+    _SHARED.update(space=space, scores=scores)
     seeds = list(range(args.seeds))
     marks = np.arange(CHECKPOINT, args.budget + 1, CHECKPOINT)
     traces: dict[tuple[str, str], np.ndarray] = {}
@@ -336,8 +355,8 @@ def main() -> int:
             if arm == "pareto":
                 budget = min(args.budget, args.pruned_budget)
             rows, info = [], []
-            for seed in seeds:
-                trace, st = run_arm(space, scores, sampler, fraction, args.startup, budget, seed)
+            jobs = [(sampler, fraction, args.startup, budget, seed) for seed in seeds]
+            for trace, st in _map(jobs, args.jobs):
                 # A shorter arm keeps its last value: its front cannot shrink.
                 padded = np.full(len(marks), trace[-1])
                 padded[: len(trace)] = trace
@@ -497,9 +516,9 @@ NOTES = """\
   earlier trial's point at `t` by `optuna_sotl.pruners._dominance.should_prune_dominated`, the
   function `SoTLParetoPruner.prune` calls. Trials run one after another, so the compared trials
   are complete or pruned ones, as with one worker.
-- The pruned arms run to a smaller budget (default 7,000 epochs, 35 % of 20,000: the goal's
-  bound): they run thousands of trials against the unpruned arms' 200, and NSGA-II's Optuna
-  study gets slower with every trial it holds. Their curves are extended flat afterwards (only
+- The pruned arms run to a smaller budget (default 5,000 epochs, 25 % of 20,000: the goal):
+  they run thousands of trials against the unpruned arms' 200, and each NSGA-II trial costs an
+  Optuna `ask` (about 3 ms, growing with the trials the study holds). Their curves are extended flat afterwards (only
   for the bootstrap; the table says "not run").
 - Hypervolume: the reported front is the completed trials non-dominated in (final validation
   error, parameters), what `study.best_trials` returns; each is placed at (test error,

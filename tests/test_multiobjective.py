@@ -400,3 +400,70 @@ def test_four_workers_on_postgresql(tmp_path: pathlib.Path, request) -> None:
             assert trial.user_attrs["sotl"] == pytest.approx(sum(expected))
             if trial.state == TrialState.COMPLETE:
                 assert len(steps) == _mo_workers.N_EPOCHS
+
+
+def add_front_and_pruned(study: optuna.Study) -> None:
+    """Two front trials, one dominated complete trial, and two pruned trials.
+
+    Trial 3 stopped at step 0 with loss 0.8 and 100 parameters: front trial 1 has 100 parameters
+    and loss 1.5 there, front trial 0 has 200: nothing dominates it. Trial 4 (loss 1.8, 300
+    parameters) is dominated by both.
+    """
+    for values, losses in (
+        ((0.9, 200.0), {0: 1.0, 1: 0.5}),
+        ((0.8, 100.0), {0: 1.5, 1: 0.9}),
+        ((0.7, 300.0), {0: 1.6, 1: 1.0}),
+    ):
+        study.add_trial(
+            optuna.create_trial(
+                values=list(values), intermediate_values=losses, user_attrs={"params": values[1]}
+            )
+        )
+    for loss, params in ((0.8, 100.0), (1.8, 300.0)):
+        study.add_trial(
+            optuna.create_trial(
+                state=TrialState.PRUNED,
+                intermediate_values={0: loss},
+                user_attrs={"params": params},
+            )
+        )
+
+
+def test_pareto_summary_lists_front_and_would_be_members() -> None:
+    from optuna_sotl.ranking._pareto import pareto_summary
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_metric_names(["accuracy", "params"])
+    add_front_and_pruned(study)
+    summary = pareto_summary(study)
+    assert summary.cost_attrs == ("params",)
+    assert [t.number for t in summary.front] == [0, 1]
+    assert [(t.number, t.step, t.score) for t in summary.would_be] == [(3, 0, 0.8)]
+    assert summary.objective_names == ("accuracy", "params")
+
+
+def test_report_cli_shows_the_front_of_a_multi_objective_study(tmp_path, capsys) -> None:
+    from optuna_sotl._cli import main
+
+    url = f"sqlite:///{tmp_path / 'mo.db'}"
+    study = optuna.create_study(storage=url, directions=["maximize", "minimize"])
+    add_front_and_pruned(study)
+    assert main(["report", "--storage", url]) == 0
+    out = capsys.readouterr().out
+    assert "Pareto front of the 3 complete trials" in out
+    assert "| 0 | 0.9 | 200 | 2 |" in out and "| 2 | 0.7 |" not in out
+    assert "1 of the 2 pruned trials would have been on the front" in out
+    assert "| 3 | 0 | 0.8 | 100 |" in out
+
+
+def test_dashboard_note_shows_the_front(make_study) -> None:
+    optuna_dashboard = pytest.importorskip("optuna_dashboard")
+    pytest.importorskip("plotly")
+    from optuna_sotl.dashboard import save_to_dashboard
+
+    study = make_study(directions=["maximize", "minimize"])
+    add_front_and_pruned(study)
+    save_to_dashboard(study)
+    note = optuna_dashboard.get_note(study)
+    assert "### Pareto front (optuna-sotl)" in note
+    assert "| 3 | 0 | 0.8 | 100 |" in note
