@@ -136,8 +136,9 @@ def hypervolume(error: np.ndarray, cost: np.ndarray) -> float:
 class Replay:
     """One search: proposals in, completed trials and their epochs out."""
 
-    def __init__(self, space: Space, scores: np.ndarray, fraction: float | None, startup: int,
-                 budget: int) -> None:
+    def __init__(
+        self, space: Space, scores: np.ndarray, fraction: float | None, startup: int, budget: int
+    ) -> None:
         self.space, self.scores, self.fraction = space, scores, fraction
         self.startup, self.budget = startup, budget
         cap = budget + 1
@@ -205,8 +206,9 @@ def nsga2_search(space: Space, replay: Replay, seed: int) -> None:
     from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    dists = {f"e{e}": CategoricalDistribution(list(range(len(c))))
-             for e, c in enumerate(space.choices)}
+    dists = {
+        f"e{e}": CategoricalDistribution(list(range(len(c)))) for e, c in enumerate(space.choices)
+    }
     study = optuna.create_study(
         directions=["minimize", "minimize"], sampler=optuna.samplers.NSGAIISampler(seed=seed)
     )
@@ -248,8 +250,15 @@ def _map(jobs: list, n_jobs: int) -> list:
         return pool.map(_run_job, jobs, chunksize=1)
 
 
-def run_arm(space: Space, scores: np.ndarray, sampler: str, fraction: float | None,
-            startup: int, budget: int, seed: int) -> tuple[np.ndarray, dict[str, float]]:
+def run_arm(
+    space: Space,
+    scores: np.ndarray,
+    sampler: str,
+    fraction: float | None,
+    startup: int,
+    budget: int,
+    seed: int,
+) -> tuple[np.ndarray, dict[str, float]]:
     replay = Replay(space, scores, fraction, startup, budget)
     SAMPLERS[sampler](space, replay, seed)
     trace = replay.trace()
@@ -263,8 +272,9 @@ def crossing(curve: np.ndarray, target: float) -> float:
     return float((hit[0] + 1) * CHECKPOINT) if hit.size else np.inf
 
 
-def bootstrap_epochs(base: np.ndarray, pruned: np.ndarray, budget: int, n_boot: int,
-                     rng: np.random.Generator) -> tuple[float, float, float]:
+def bootstrap_epochs(
+    base: np.ndarray, pruned: np.ndarray, budget: int, n_boot: int, rng: np.random.Generator
+) -> tuple[float, float, float]:
     """Share of the budget the pruned arm's mean curve needs to reach the unpruned final mean.
 
     Seeds are paired: each bootstrap resample takes the same seeds for both arms.
@@ -284,16 +294,25 @@ def share(value: float) -> str:
     return f"{value:.1%}" if np.isfinite(value) else "not reached"
 
 
-def mean_ci(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> tuple[float, float, float]:
+def mean_ci(
+    values: np.ndarray, n_boot: int, rng: np.random.Generator
+) -> tuple[float, float, float]:
     n = len(values)
     means = values[rng.integers(n, size=(n_boot, n))].mean(1)
     low, high = np.percentile(means, [2.5, 97.5])
     return float(values.mean()), float(low), float(high)
 
 
-def robustness(path: str, fractions: list[float], n_subsets: int, n_seeds: int, budget: int,
-               pruned_budget: int, startup: int, estimator: BaseEstimator
-               ) -> list[tuple[int, float, float, float]]:
+def robustness(
+    path: str,
+    fractions: list[float],
+    n_subsets: int,
+    n_seeds: int,
+    budget: int,
+    pruned_budget: int,
+    startup: int,
+    estimator: BaseEstimator,
+) -> list[tuple[int, float, float, float]]:
     """Random sampling on random halves of the architectures: the share of ``budget`` epochs the
     pruned mean curve needs to reach the unpruned mean at ``budget``, for each fraction."""
     full = load_curves(path)
@@ -303,14 +322,22 @@ def robustness(path: str, fractions: list[float], n_subsets: int, n_seeds: int, 
         rows = np.sort(rng.choice(full.n_archs, size=full.n_archs // 2, replace=False))
         space = Space(path, rows)
         scores = space.scores(estimator)
-        base = np.array([run_arm(space, scores, "random", None, startup, budget, 7_000 + s)[0]
-                         for s in range(n_seeds)])
+        base = np.array(
+            [
+                run_arm(space, scores, "random", None, startup, budget, 7_000 + s)[0]
+                for s in range(n_seeds)
+            ]
+        )
         target = base[:, -1].mean()
         for fraction in fractions:
-            pruned = np.array([
-                run_arm(space, scores, "random", fraction, startup, pruned_budget, 7_000 + s)[0]
-                for s in range(n_seeds)
-            ])
+            pruned = np.array(
+                [
+                    run_arm(space, scores, "random", fraction, startup, pruned_budget, 7_000 + s)[
+                        0
+                    ]
+                    for s in range(n_seeds)
+                ]
+            )
             share = crossing(pruned.mean(0), target) / budget
             rows_out.append((subset, fraction, share, float(target)))
             print(f"  subset {subset} fraction {fraction}: {share:.3f} of the epochs", flush=True)
@@ -322,13 +349,20 @@ def main() -> int:
     parser.add_argument("--data", default=default_data())
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--budget", type=int, default=20_000)
-    parser.add_argument("--pruned-budget", type=int, default=5_000,
-                        help="epochs of the pruned arms: enough to see them cross the target "
-                        "below the goal's 35 %% bound (they run thousands of trials, the "
-                        "unpruned ones 200)")
+    parser.add_argument(
+        "--pruned-budget",
+        type=int,
+        default=5_000,
+        help="epochs of the pruned arms: enough to see them cross the target "
+        "below the goal's 35 %% bound (they run thousands of trials, the "
+        "unpruned ones 200)",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (seeds in parallel)")
-    parser.add_argument("--robust-only", action="store_true",
-                        help="only the robustness check, into multiobjective_robustness.md")
+    parser.add_argument(
+        "--robust-only",
+        action="store_true",
+        help="only the robustness check, into multiobjective_robustness.md",
+    )
     parser.add_argument("--fraction", type=float, default=0.05)
     parser.add_argument("--startup", type=int, default=5)
     parser.add_argument("--robust-fractions", default="0.02,0.05,0.1,0.2")
@@ -377,37 +411,48 @@ def main() -> int:
         for (sampler, arm), values in traces.items():
             for k, mark in enumerate(marks):
                 mean, low, high = mean_ci(values[:, k], 500, rng)
-                writer.writerow([sampler, arm, int(mark), f"{mean:.5f}", f"{low:.5f}",
-                                 f"{high:.5f}"])
+                writer.writerow(
+                    [sampler, arm, int(mark), f"{mean:.5f}", f"{low:.5f}", f"{high:.5f}"]
+                )
 
-    lines = [header(
-        "Multi-objective search: no pruning against SoTLParetoPruner",
-        [
-            f"Data: `{os.path.basename(args.data)}` ({len(space.params)} architectures, "
-            f"{space.n_epochs} epochs each)",
-            f"Seeds: {seeds[0]}..{seeds[-1]} ({len(seeds)} paired seeds per sampler); "
-            f"bootstrap: {args.bootstrap} resamples of the seeds (95 % percentile intervals)",
-            f"Pruner replayed: `SoTLParetoPruner(cost_attrs=('params',), "
-            f"dominated_fraction={args.fraction}, n_startup_trials={args.startup})` with its "
-            f"default estimator {estimator.name}",
-            f"Wall time: {elapsed:.0f} s",
-        ],
-    )]
+    lines = [
+        header(
+            "Multi-objective search: no pruning against SoTLParetoPruner",
+            [
+                f"Data: `{os.path.basename(args.data)}` ({len(space.params)} architectures, "
+                f"{space.n_epochs} epochs each)",
+                f"Seeds: {seeds[0]}..{seeds[-1]} ({len(seeds)} paired seeds per sampler); "
+                f"bootstrap: {args.bootstrap} resamples of the seeds (95 % percentile intervals)",
+                f"Pruner replayed: `SoTLParetoPruner(cost_attrs=('params',), "
+                f"dominated_fraction={args.fraction}, n_startup_trials={args.startup})` with its "
+                f"default estimator {estimator.name}",
+                f"Wall time: {elapsed:.0f} s",
+            ],
+        )
+    ]
     lines += ["", "## Goal: epochs to reach the unpruned search's final mean hypervolume", ""]
-    lines += ["| sampler | unpruned mean HV at "
-              f"{args.budget:,} epochs | pruned: share of {args.budget:,} epochs to reach it "
-              "(95 % CI) | goal (<= 25 %, CI upper <= 35 %) |", "|---|---|---|---|"]
+    lines += [
+        "| sampler | unpruned mean HV at "
+        f"{args.budget:,} epochs | pruned: share of {args.budget:,} epochs to reach it "
+        "(95 % CI) | goal (<= 25 %, CI upper <= 35 %) |",
+        "|---|---|---|---|",
+    ]
     for sampler in SAMPLERS:
         base, pruned = traces[sampler, "none"], traces[sampler, "pareto"]
         point, low, high = bootstrap_epochs(base, pruned, args.budget, args.bootstrap, rng)
         met = point <= 0.25 and high <= 0.35
-        lines.append(f"| {sampler} | {base[:, -1].mean():.4f} | {share(point)} "
-                     f"({share(low)} – {share(high)}) | {'met' if met else 'MISSED'} |")
+        lines.append(
+            f"| {sampler} | {base[:, -1].mean():.4f} | {share(point)} "
+            f"({share(low)} – {share(high)}) | {'met' if met else 'MISSED'} |"
+        )
     lines += ["", "## Mean hypervolume share (95 % CI) at fixed budgets", ""]
     cols = [b for b in (1000, 2500, 5000, 10000, 20000) if b <= args.budget]
-    lines += ["| sampler | pruner | " + " | ".join(f"{b:,} epochs" for b in cols)
-              + " | trials | completed |",
-              "|---|---|" + "---|" * len(cols) + "---|---|"]
+    lines += [
+        "| sampler | pruner | "
+        + " | ".join(f"{b:,} epochs" for b in cols)
+        + " | trials | completed |",
+        "|---|---|" + "---|" * len(cols) + "---|---|",
+    ]
     for (sampler, arm), values in traces.items():
         cells = []
         for b in cols:
@@ -419,7 +464,8 @@ def main() -> int:
         info = stats[sampler, arm]
         ran = budgets[sampler, arm]
         lines.append(
-            f"| {sampler} | {arm} | " + " | ".join(cells)
+            f"| {sampler} | {arm} | "
+            + " | ".join(cells)
             + f" | {np.mean([s['trials'] for s in info]):.0f} in {ran:,} epochs"
             + f" | {np.mean([s['completed'] for s in info]):.1f} |"
         )
@@ -434,26 +480,43 @@ def main() -> int:
 def robustness_report(args: argparse.Namespace, estimator: BaseEstimator, started: float) -> int:
     fractions = [float(f) for f in args.robust_fractions.split(",") if f]
     pruned_budget = min(args.budget, args.pruned_budget)
-    robust = robustness(args.data, fractions, args.robust_subsets, args.robust_seeds,
-                        args.budget, pruned_budget, args.startup, estimator)
-    lines = [header(
-        "Multi-objective search: robustness of dominated_fraction on random halves",
-        [
-            f"Data: `{os.path.basename(args.data)}`; subsets: {args.robust_subsets} random halves "
-            "of its architectures (numpy seeds 10000 + subset)",
-            f"Seeds: 7000..{7000 + args.robust_seeds - 1} per cell, random sampling",
-            f"Wall time: {time.time() - started:.0f} s",
-        ],
-    )]
-    lines += ["", f"Cells: share of {args.budget:,} epochs the pruned search's mean hypervolume "
-              f"curve needs to reach the unpruned search's mean at {args.budget:,} epochs on the "
-              f"same half (pruned runs stop at {pruned_budget:,} epochs: 'not reached' means "
-              f"> {pruned_budget / args.budget:.0%}). Replay and hypervolume as in "
-              "multiobjective.md.", ""]
-    lines += ["| subset | unpruned HV target | " + " | ".join(
-        f"fraction {f}" for f in fractions) + " |", "|---|---|" + "---|" * len(fractions)]
-    with open(results_path("multiobjective_robustness.csv"), "w", newline="",
-              encoding="utf-8") as file:
+    robust = robustness(
+        args.data,
+        fractions,
+        args.robust_subsets,
+        args.robust_seeds,
+        args.budget,
+        pruned_budget,
+        args.startup,
+        estimator,
+    )
+    lines = [
+        header(
+            "Multi-objective search: robustness of dominated_fraction on random halves",
+            [
+                f"Data: `{os.path.basename(args.data)}`; subsets: {args.robust_subsets} random halves "
+                "of its architectures (numpy seeds 10000 + subset)",
+                f"Seeds: 7000..{7000 + args.robust_seeds - 1} per cell, random sampling",
+                f"Wall time: {time.time() - started:.0f} s",
+            ],
+        )
+    ]
+    lines += [
+        "",
+        f"Cells: share of {args.budget:,} epochs the pruned search's mean hypervolume "
+        f"curve needs to reach the unpruned search's mean at {args.budget:,} epochs on the "
+        f"same half (pruned runs stop at {pruned_budget:,} epochs: 'not reached' means "
+        f"> {pruned_budget / args.budget:.0%}). Replay and hypervolume as in "
+        "multiobjective.md.",
+        "",
+    ]
+    lines += [
+        "| subset | unpruned HV target | " + " | ".join(f"fraction {f}" for f in fractions) + " |",
+        "|---|---|" + "---|" * len(fractions),
+    ]
+    with open(
+        results_path("multiobjective_robustness.csv"), "w", newline="", encoding="utf-8"
+    ) as file:
         writer = csv.writer(file)
         writer.writerow(["subset", "dominated_fraction", "share_of_epochs", "target_hv"])
         for row in robust:
@@ -468,8 +531,12 @@ def robustness_report(args: argparse.Namespace, estimator: BaseEstimator, starte
     return 0
 
 
-def plot(traces: dict[tuple[str, str], np.ndarray], marks: np.ndarray,
-         args: argparse.Namespace, rng: np.random.Generator) -> None:
+def plot(
+    traces: dict[tuple[str, str], np.ndarray],
+    marks: np.ndarray,
+    args: argparse.Namespace,
+    rng: np.random.Generator,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

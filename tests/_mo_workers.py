@@ -40,7 +40,9 @@ def main(argv: list[str]) -> int:
         study_name=study_name,
         storage=open_storage(url),
         sampler=optuna.samplers.RandomSampler(seed=100 + int(index)),
-        pruner=SoTLParetoPruner(cost_attrs=("params",), dominated_fraction=0.1, n_startup_trials=2),
+        pruner=SoTLParetoPruner(
+            cost_attrs=("params",), dominated_fraction=0.1, n_startup_trials=2
+        ),
     )
 
     def objective(trial: optuna.Trial) -> tuple[float, float]:

@@ -141,14 +141,19 @@ def pareto_summary(
         if not math.isfinite(scores[0]):
             continue
         points = np.column_stack(
-            [scores, np.array([costs] + [_costs(t, names) for t in rivals]).reshape(-1, len(names))]
+            [
+                scores,
+                np.array([costs] + [_costs(t, names) for t in rivals]).reshape(-1, len(names)),
+            ]
         )
         if dominated_count(points[0], points[1:]) == 0:
             would_be.append(WouldBeTrial(trial.number, step, float(scores[0]), tuple(costs)))
     return ParetoSummary(
         study_name=study.study_name,
         directions=directions,
-        objective_names=tuple(study.metric_names or [f"value {i}" for i in range(len(directions))]),
+        objective_names=tuple(
+            study.metric_names or [f"value {i}" for i in range(len(directions))]
+        ),
         estimator_name=estimator.name,
         cost_attrs=names,
         n_complete=len(complete),
