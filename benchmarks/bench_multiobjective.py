@@ -494,7 +494,8 @@ def robustness_report(args: argparse.Namespace, estimator: BaseEstimator, starte
         header(
             "Multi-objective search: robustness of dominated_fraction on random halves",
             [
-                f"Data: `{os.path.basename(args.data)}`; subsets: {args.robust_subsets} random halves "
+                f"Data: `{os.path.basename(args.data)}`; subsets: {args.robust_subsets} random "
+                "halves "
                 "of its architectures (numpy seeds 10000 + subset)",
                 f"Seeds: 7000..{7000 + args.robust_seeds - 1} per cell, random sampling",
                 f"Wall time: {time.time() - started:.0f} s",
@@ -585,8 +586,8 @@ NOTES = """\
   are complete or pruned ones, as with one worker.
 - The pruned arms run to a smaller budget (default 5,000 epochs, 25 % of 20,000: the goal):
   they run thousands of trials against the unpruned arms' 200, and each NSGA-II trial costs an
-  Optuna `ask` (about 3 ms, growing with the trials the study holds). Their curves are extended flat afterwards (only
-  for the bootstrap; the table says "not run").
+  Optuna `ask` (about 3 ms, growing with the trials the study holds). Their curves are extended
+  flat afterwards (only for the bootstrap; the table says "not run").
 - Hypervolume: the reported front is the completed trials non-dominated in (final validation
   error, parameters), what `study.best_trials` returns; each is placed at (test error,
   parameters), both scaled to [0, 1] over the whole file (test error 0 = the best test accuracy

@@ -1,4 +1,4 @@
-"""Multi-objective studies: SoTLReporter stores and prunes where Optuna refuses, SoTLParetoPruner."""
+"""Multi-objective studies: SoTLReporter stores and prunes where Optuna refuses, and the pruner."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The Pareto pruning rule as a pure function: points in, a prune-or-continue decision out.
 
-:class:`~optuna_sotl.SoTLParetoPruner` and the replay benchmark ``benchmarks/bench_multiobjective.py``
-call the same function, so the benchmark measures exactly the rule the pruner applies.
+:class:`~optuna_sotl.SoTLParetoPruner` and the replay benchmark
+``benchmarks/bench_multiobjective.py`` call the same function, so the benchmark measures exactly
+the rule the pruner applies.
 """
 
 from __future__ import annotations

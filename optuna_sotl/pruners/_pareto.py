@@ -113,7 +113,8 @@ class SoTLParetoPruner(BasePruner):
             )
         if not 0.0 <= dominated_fraction < 1.0:
             raise ValueError(
-                f"dominated_fraction must be in [0, 1), got dominated_fraction={dominated_fraction}."
+                "dominated_fraction must be in [0, 1), got "
+                f"dominated_fraction={dominated_fraction}."
             )
         self._fraction = float(dominated_fraction)
         self._n_startup_trials = check_count("n_startup_trials", n_startup_trials)
@@ -135,7 +136,7 @@ class SoTLParetoPruner(BasePruner):
         return self._estimator
 
     def check_study(self, study: optuna.study.Study) -> None:
-        """Raise ``ValueError`` when this pruner cannot work in ``study`` (called before training)."""
+        """Raise ``ValueError`` when this pruner cannot judge ``study`` (checked before training)."""
         if len(study.directions) > 1 and isinstance(self._estimator, SelfCalibratingEstimator):
             raise ValueError(
                 "SoTLParetoPruner(estimator=SelfCalibratingEstimator(...)) needs a "
