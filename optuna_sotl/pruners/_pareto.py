@@ -136,7 +136,7 @@ class SoTLParetoPruner(BasePruner):
         return self._estimator
 
     def check_study(self, study: optuna.study.Study) -> None:
-        """Raise ``ValueError`` when this pruner cannot judge ``study`` (checked before training)."""
+        """Raise ``ValueError`` if this pruner cannot judge ``study`` (checked before training)."""
         if len(study.directions) > 1 and isinstance(self._estimator, SelfCalibratingEstimator):
             raise ValueError(
                 "SoTLParetoPruner(estimator=SelfCalibratingEstimator(...)) needs a "
