@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from optuna_sotl._checks import check_count
+from optuna_sotl._checks import is_int
 from optuna_sotl.curves._loader import LearningCurves
 from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SoTL
@@ -108,7 +108,9 @@ def clip_budgets(budgets: Sequence[int] | None, n_epochs: int) -> list[int]:
         budgets = DEFAULT_BUDGETS
     clipped = set()
     for budget in budgets:
-        clipped.add(min(check_count("budgets", budget, minimum=1), n_epochs))
+        if not is_int(budget) or budget < 1:
+            raise ValueError(f"budgets must be positive ints (epochs), got {budget!r}.")
+        clipped.add(min(int(budget), n_epochs))
     if not clipped:
         raise ValueError("budgets must name at least one epoch.")
     return sorted(clipped)
