@@ -11,17 +11,14 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-from optuna_sotl._estimator_arg import pruning_estimator
-from optuna_sotl._pruner import _has_at_least
-from optuna_sotl._self_calibrating import SelfCalibratingEstimator
-from optuna_sotl._trial_curves import scores_of_trials
-from optuna_sotl._validation import check_count
+from optuna_sotl._checks import check_count
+from optuna_sotl._checks import check_pruning_estimator
+from optuna_sotl._scoring import COMPARED_STATES
+from optuna_sotl._scoring import scores_of_trials
 from optuna_sotl.estimators import BaseEstimator
+from optuna_sotl.estimators import SelfCalibratingEstimator
 from optuna_sotl.pruners._dominance import should_prune_dominated
-
-
-# As SoTLPruner: FAIL and WAITING trials are not compared.
-_COMPARED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+from optuna_sotl.pruners._sotl import _has_at_least
 
 
 class SoTLParetoPruner(BasePruner):
@@ -121,7 +118,7 @@ class SoTLParetoPruner(BasePruner):
         self._n_warmup_steps = check_count("n_warmup_steps", n_warmup_steps)
         self._interval_steps = check_count("interval_steps", interval_steps, minimum=1)
         self._n_min_trials = check_count("n_min_trials", n_min_trials, minimum=1)
-        self._estimator = pruning_estimator(estimator)
+        self._estimator = check_pruning_estimator(estimator)
 
     @property
     def cost_attrs(self) -> tuple[str, ...]:
@@ -156,7 +153,7 @@ class SoTLParetoPruner(BasePruner):
         if step < self._n_warmup_steps or not self._is_check_step(trial, step):
             return False
 
-        trials = study.get_trials(deepcopy=False, states=_COMPARED_STATES)
+        trials = study.get_trials(deepcopy=False, states=COMPARED_STATES)
         if not _has_at_least(self._n_startup_trials, trials, TrialState.COMPLETE):
             return False
         others = [

@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from optuna_sotl import _attrs
-from optuna_sotl._trial_curves import score_at_step
+from optuna_sotl._scoring import score_at_step
 from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SoTLE
 from optuna_sotl.pruners._dominance import dominated_count

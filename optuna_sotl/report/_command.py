@@ -51,8 +51,8 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from optuna_sotl._ranking import rank_study
     from optuna_sotl.estimators import SoTLE
+    from optuna_sotl.ranking import rank_study
     from optuna_sotl.report._text import format_report
 
     estimator = SoTLE(args.window)
@@ -103,7 +103,7 @@ def run_report(args: argparse.Namespace) -> int:
 def _pareto_text(study: optuna.Study, estimator: object) -> str:
     from optuna_sotl.ranking._pareto import pareto_lines
     from optuna_sotl.ranking._pareto import pareto_summary
-    from optuna_sotl.report._text import fill
+    from optuna_sotl.ranking._text import fill
 
     lines = pareto_lines(pareto_summary(study, estimator=estimator))
     # Tables stay as they are; sentences are wrapped like the rest of the report.
