@@ -30,7 +30,8 @@ class SoTLReporter:
     makes) and the study's pruner is asked directly. Only a pruner that can judge several
     objectives is accepted, :class:`~optuna_sotl.SoTLParetoPruner` (or
     :class:`~optuna.pruners.NopPruner` to record only); any other is a ``ValueError`` when the
-    reporter is created, before training.
+    reporter is created, before training, and so is a plain :class:`~optuna.samplers.TPESampler`
+    (it would fail after the first pruned trial; wrap it in :class:`~optuna_sotl.SoTLSampler`).
 
     Losses may be Python floats, numpy scalars or one-element torch tensors on any device; tensors
     are summed on the device and read back once per epoch. Importing this module does not import
@@ -248,20 +249,8 @@ def _check_pruner_for_objectives(study: optuna.Study) -> bool:
     """
     if len(study.directions) == 1:
         return False
-    pruner = study.pruner
-    if isinstance(pruner, optuna.pruners.NopPruner):
-        return True
-    check_study = getattr(pruner, "check_study", None)
-    if check_study is None:
-        raise ValueError(
-            f"SoTLReporter: this study has {len(study.directions)} objectives and its pruner "
-            f"{pruner!r} cannot judge such a study (Optuna's pruners compare one objective's "
-            "intermediate values, and optuna.create_study gives every study a MedianPruner by "
-            "default). Create the study with pruner=optuna_sotl.SoTLParetoPruner(cost_attrs=...) "
-            "to prune by SoTL and costs, or pruner=optuna.pruners.NopPruner() to only record "
-            "the losses."
-        )
-    check_study(study)
+    # Even without a pruner a trial can end PRUNED here (a non-finite loss), so TPE is checked
+    # first.
     if isinstance(study.sampler, optuna.samplers.TPESampler):
         raise ValueError(
             "SoTLReporter: in a multi-objective study TPESampler ranks pruned trials by "
@@ -269,6 +258,20 @@ def _check_pruner_for_objectives(study: optuna.Study) -> bool:
             "at the first trial sampled after a pruned one. Wrap it: "
             "sampler=optuna_sotl.SoTLSampler(optuna.samplers.TPESampler(...))."
         )
+    pruner = study.pruner
+    if isinstance(pruner, optuna.pruners.NopPruner):
+        return True
+    check_study = getattr(pruner, "check_study", None)
+    if check_study is None:
+        raise ValueError(
+            f"SoTLReporter: this study has {len(study.directions)} objectives and its pruner "
+            f"{type(pruner).__name__} cannot judge such a study (Optuna's pruners compare one "
+            "objective's intermediate values, and optuna.create_study gives every study a MedianPruner by "
+            "default). Create the study with pruner=optuna_sotl.SoTLParetoPruner(cost_attrs=...) "
+            "to prune by SoTL and costs, or pruner=optuna.pruners.NopPruner() to only record "
+            "the losses."
+        )
+    check_study(study)
     return True
 
 

@@ -149,13 +149,16 @@ def test_a_pruner_that_cannot_judge_several_objectives_fails_before_training(
     assert study._storage.get_trial(trial._trial_id).intermediate_values == {}
 
 
-def test_plain_tpe_fails_before_training() -> None:
+@pytest.mark.parametrize(
+    "pruner", [SoTLParetoPruner(cost_attrs=("params",)), optuna.pruners.NopPruner()]
+)
+def test_plain_tpe_fails_before_training(pruner) -> None:
     # Optuna 5's default sampler for several objectives is TPE: the error says how to wrap it
     # (test_samplers_keep_sampling_after_pruned_trials runs the wrapped one).
     study = optuna.create_study(
         directions=["maximize", "minimize"],
         sampler=optuna.samplers.TPESampler(seed=0),
-        pruner=SoTLParetoPruner(cost_attrs=("params",)),
+        pruner=pruner,
     )
     with pytest.raises(ValueError, match="SoTLSampler"):
         SoTLReporter(study.ask())
