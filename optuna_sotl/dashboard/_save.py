@@ -33,8 +33,8 @@ def save_to_dashboard(
 
     In a multi-objective study the note also shows the Pareto front of the complete trials and
     the pruned trials that would have been on it by their SoTL score. The note's SoTL section is
-    replaced; anything else written in the note is kept. The figure
-    *SoTL ranking* replaces the one saved before. Works on every storage the study can be on.
+    replaced; anything else written in the note is kept. The figure *SoTL ranking* replaces the
+    one saved before. Works on every storage the study can be on.
 
     Example:
 
