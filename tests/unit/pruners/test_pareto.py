@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import collections
 import math
+import pathlib
+import sys
 
 import numpy as np
 import optuna
@@ -408,3 +410,63 @@ def test_dashboard_note_shows_the_front(make_study) -> None:
     note = optuna_dashboard.get_note(study)
     assert "### Pareto front (optuna-sotl)" in note
     assert "| 3 | 0 | 0.8 | 100 |" in note
+
+
+def test_benchmark_replay_decides_as_the_pruner(tmp_path) -> None:
+    """The benchmark replays the pruner in arrays: the same decisions as a real study."""
+    import importlib.util
+
+    bench_dir = pathlib.Path(__file__).resolve().parents[3] / "benchmarks"
+    sys.path.insert(0, str(bench_dir))
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "bench_multiobjective", bench_dir / "bench_multiobjective.py"
+        )
+        bench = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench)
+    finally:
+        sys.path.remove(str(bench_dir))
+
+    rng = np.random.default_rng(0)
+    n, epochs = 80, 8
+    quality = rng.uniform(0.0, 1.0, n)
+    noise = rng.normal(0.0, 0.05, (n, epochs))
+    train_loss = quality[:, None] + 1.0 / np.arange(1, epochs + 1) + noise
+    path = tmp_path / "curves.npz"
+    np.savez(
+        path,
+        train_loss=train_loss,
+        val_loss=train_loss + 0.1,
+        val_acc=100.0 - 10.0 * train_loss,
+        test_acc=100.0 - 10.0 * quality,
+        params=rng.choice([100, 200, 300, 400], n),
+    )
+    space = bench.Space(str(path))
+    scores = space.scores(SoTLE(1))
+    rows = rng.integers(n, size=60)
+    replay = bench.Replay(space, scores, 0.1, 3, 10_000)
+    expected = [replay.run_trial(int(r)) for r in rows]
+
+    study = optuna.create_study(
+        directions=["minimize", "minimize"],
+        sampler=optuna.samplers.RandomSampler(seed=0),
+        pruner=SoTLParetoPruner(("params",), dominated_fraction=0.1, n_startup_trials=3),
+    )
+    got = []
+    for r in rows:
+        trial = study.ask()
+        trial.set_user_attr("params", float(space.params[r]))
+        reporter = SoTLReporter(trial)
+        try:
+            for t in range(epochs):
+                reporter.add(float(train_loss[r, t]))
+                reporter.end_epoch()
+        except optuna.TrialPruned:
+            study.tell(trial, state=TrialState.PRUNED)
+            got.append(False)
+            continue
+        study.tell(trial, [float(space.val_error[r]), float(space.params[r])])
+        got.append(True)
+    assert got == expected
+    assert 0 < sum(got) < len(got)
+    assert sum(len(t.intermediate_values) for t in study.trials) == replay.epochs
