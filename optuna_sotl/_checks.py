@@ -51,7 +51,9 @@ def check_optional_count(name: str, value: object, minimum: int = 0) -> int | No
     return check_count(name, value, minimum)
 
 
-def check_count_or_auto(name: str, value: object, minimum: int = 1, *, why: str = "") -> int | None:
+def check_count_or_auto(
+    name: str, value: object, minimum: int = 1, *, why: str = ""
+) -> int | None:
     """``value`` as an int of at least ``minimum``, or None for ``"auto"``."""
     if isinstance(value, str):
         if value != "auto":
@@ -71,10 +73,11 @@ def check_real_in(
     bounds = f"({low:g}, {high:g})" if open_interval else f"[{low:g}, {high:g}]"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a float in {bounds}, got {value!r}.")
-    inside = low < value < high if open_interval else low <= value <= high
+    number = float(value)
+    inside = low < number < high if open_interval else low <= number <= high
     if not inside:
         raise ValueError(f"{name} must be in {bounds}, got {name}={value}.")
-    return float(value)
+    return number
 
 
 def check_loss_estimator(estimator: object) -> BaseEstimator:

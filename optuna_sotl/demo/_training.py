@@ -86,7 +86,7 @@ def make_objective(config: TrainingConfig) -> Callable[[optuna.trial.Trial], flo
                 batch = order[start : start + config.batch_size]
                 loss = functional.cross_entropy(model(data.x_train[batch]), data.y_train[batch])
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
                 schedule.step()
                 reporter.add(loss.detach())

@@ -199,7 +199,10 @@ class SelfCalibratingEstimator:
             lambda est: score_at_step(est, calibration, step),
             None if np.isnan(metric).any() else metric,
         )
-        later = np.array([-t.value if maximize else t.value for t in calibration], dtype=float)
+        # Lower-is-better final values; calibration trials are complete, so each has a value.
+        later = np.array([t.values[0] for t in calibration], dtype=np.float64)
+        if maximize:
+            later = -later
         chosen = self.choose(scores, later)
         self._choices[step] = (key, chosen)
         return chosen
@@ -209,7 +212,7 @@ class SelfCalibratingEstimator:
 
 
 def _metric_scores(trials: Sequence[FrozenTrial], step: int, maximize: bool) -> np.ndarray:
-    """The validation metric each trial's reporter recorded at ``step``, lower-is-better; NaN if none."""
+    """Each trial's recorded validation metric at ``step``, lower-is-better; NaN if none."""
     values = []
     for trial in trials:
         curve = trial.user_attrs.get(VAL_METRIC_CURVE)

@@ -136,11 +136,11 @@ class SoTLHyperbandPruner(HyperbandPruner):
         """
         if not self._brackets:
             self._try_building_brackets(study)
-        number = trial if isinstance(trial, numbers.Integral) else trial.number
-        return self.bracket_of_number(study.study_name, int(number))
+        number = int(trial) if isinstance(trial, numbers.Integral) else trial.number  # type: ignore[union-attr]
+        return self.bracket_of_number(study.study_name, number)
 
     def bracket_of_number(self, study_name: str, number: int) -> int:
-        """The bracket of trial ``number`` of study ``study_name``; 0 while brackets are unknown."""
+        """The bracket of trial ``number`` of ``study_name``; 0 while brackets are unknown."""
         if not self._brackets:
             return 0
         # Hyperband's share of trials per bracket, drawn by a hash every worker computes alike.

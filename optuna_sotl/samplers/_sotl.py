@@ -118,9 +118,11 @@ class SoTLSampler(BaseSampler):
         values: Sequence[float] | None,
     ) -> None:
         maximize = maximizes(study)
-        if state == TrialState.PRUNED and values is not None and maximize is not None:
+        step = trial.last_step
+        pruned = state == TrialState.PRUNED and values is not None
+        if pruned and maximize is not None and step is not None:
             # Optuna passes a pruned trial's last intermediate value as its value: map it too.
-            values = [self._transform.mapped_curve(trial, maximize)[trial.last_step]]
+            values = [self._transform.mapped_curve(trial, maximize)[step]]
         self._base_sampler.after_trial(self._view(study), trial, state, values)
 
     def reseed_rng(self) -> None:

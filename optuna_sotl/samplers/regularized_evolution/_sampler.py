@@ -205,7 +205,7 @@ class RegularizedEvolutionSampler(BaseSampler):
 
         def key(trial: FrozenTrial) -> tuple:
             if trial.state == TrialState.COMPLETE:
-                return (0, sign * trial.value, trial.number)
+                return (0, sign * trial.values[0], trial.number)
             step = trial.last_step
             if step is None:
                 return (1, 1, math.inf, trial.number)
@@ -224,7 +224,9 @@ class RegularizedEvolutionSampler(BaseSampler):
 
 
 def _fresh_seed() -> int:
-    return int(np.random.SeedSequence().entropy)
+    entropy = np.random.SeedSequence().entropy  # an int when drawn from the OS
+    assert isinstance(entropy, int)
+    return entropy
 
 
 def _trial_key(study: optuna.Study, trial: FrozenTrial) -> tuple[int, int, int]:
