@@ -18,8 +18,8 @@ from torch.nn import functional
 from optuna_sotl import SoTLReporter
 from optuna_sotl.demo._config import ARCH_ATTR
 from optuna_sotl.demo._config import TrainingConfig
+from optuna_sotl.nas import build_nb201_model
 from optuna_sotl.nas import suggest_cell
-from optuna_sotl.nas._torch_model import build_nb201_model
 
 
 @dataclass(frozen=True)
