@@ -12,7 +12,6 @@ sampler that wraps another should pass the ``study`` it is given on unchanged.
 from __future__ import annotations
 
 import math
-import numbers
 import zlib
 
 import optuna
@@ -136,7 +135,7 @@ class SoTLHyperbandPruner(HyperbandPruner):
         """
         if not self._brackets:
             self._try_building_brackets(study)
-        number = int(trial) if isinstance(trial, numbers.Integral) else trial.number  # type: ignore[union-attr]
+        number = trial.number if isinstance(trial, (FrozenTrial, optuna.Trial)) else int(trial)
         return self.bracket_of_number(study.study_name, number)
 
     def bracket_of_number(self, study_name: str, number: int) -> int:

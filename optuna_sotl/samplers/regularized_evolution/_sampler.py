@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import math
-import numbers
 from typing import Any
 import zlib
 
@@ -23,6 +22,7 @@ from optuna.trial import TrialState
 
 from optuna_sotl._checks import check_count
 from optuna_sotl._checks import check_loss_estimator
+from optuna_sotl._checks import check_optional_count
 from optuna_sotl._scoring import FINISHED_STATES
 from optuna_sotl._scoring import score_at_step
 from optuna_sotl.estimators import BaseEstimator
@@ -108,12 +108,8 @@ class RegularizedEvolutionSampler(BaseSampler):
                 f"tournament_size cannot exceed population_size, got "
                 f"tournament_size={tournament_size} and population_size={population_size}."
             )
-        if seed is not None:
-            if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-                raise TypeError(f"seed must be an int or None, got {seed!r}.")
-            if seed < 0:
-                raise ValueError(f"seed cannot be negative, got seed={seed}.")
-        self._seed = _fresh_seed() if seed is None else int(seed)
+        checked_seed = check_optional_count("seed", seed)
+        self._seed = _fresh_seed() if checked_seed is None else checked_seed
         self._estimator = check_loss_estimator(estimator)
         # The parent chosen in infer_relative_search_space, handed to sample_relative of the same
         # trial (a study wrapper such as HyperbandPruner's may not share a trial cache between
