@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numbers
 from typing import TYPE_CHECKING
+from typing import TypeGuard
 
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ class EstimatorCurveError(ValueError, TypeError):
     """
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[numbers.Integral]:
     """Whether ``value`` is an integer, ``bool`` excluded (``True`` is no count of anything)."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -33,13 +34,13 @@ def check_count(name: str, value: object, minimum: int = 0, *, why: str = "") ->
     """``value`` as an int of at least ``minimum``; ``why`` says in the error why the minimum."""
     if not is_int(value):
         raise TypeError(f"{name} must be an int, got {value!r}.")
-    assert isinstance(value, numbers.Integral)
-    if value < minimum:
+    number = int(value)
+    if number < minimum:
         if why:
             raise ValueError(f"{name} must be at least {minimum} ({why}), got {name}={value}.")
         qualifier = "negative" if minimum == 0 else f"less than {minimum}"
         raise ValueError(f"{name} cannot be {qualifier}, got {name}={value}.")
-    return int(value)
+    return number
 
 
 def check_optional_count(name: str, value: object, minimum: int = 0) -> int | None:
