@@ -88,7 +88,8 @@ class SoTLStudyView(optuna.Study):
     )
 
     def __init__(self, study: optuna.Study, transform: ScoreTransform) -> None:
-        # Study.__init__ is not called: the view owns no storage connection or thread state.
+        # Study.__init__ is not called, unlike in the bracket study: it would read the storage on
+        # every sampler call, and every other attribute must stay the wrapped study's own.
         object.__setattr__(self, "_sotl_study", study)
         object.__setattr__(self, "_sotl_transform", transform)
 
