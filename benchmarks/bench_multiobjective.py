@@ -14,13 +14,14 @@ storage, which is what makes 100+ seeds affordable.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 import csv
 import os
 import sys
 import time
-from collections.abc import Callable
 
 import numpy as np
+
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 

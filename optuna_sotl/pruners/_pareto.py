@@ -13,6 +13,7 @@ from optuna.trial import TrialState
 
 from optuna_sotl._checks import check_count
 from optuna_sotl._checks import check_pruning_estimator
+from optuna_sotl._checks import check_real_in
 from optuna_sotl._scoring import COMPARED_STATES
 from optuna_sotl._scoring import scores_of_trials
 from optuna_sotl.estimators import BaseEstimator
@@ -102,18 +103,13 @@ class SoTLParetoPruner(BasePruner):
         estimator: BaseEstimator | SelfCalibratingEstimator | None = None,
     ) -> None:
         self._cost_attrs = _check_cost_attrs(cost_attrs)
-        if isinstance(dominated_fraction, bool) or not isinstance(
-            dominated_fraction, numbers.Real
-        ):
-            raise TypeError(
-                f"dominated_fraction must be a float in [0, 1), got {dominated_fraction!r}."
-            )
-        if not 0.0 <= dominated_fraction < 1.0:
+        fraction = check_real_in("dominated_fraction", dominated_fraction, 0.0, 1.0)
+        if fraction == 1.0:
+            # Nothing can be dominated by more than all the others: 1 would never prune.
             raise ValueError(
-                "dominated_fraction must be in [0, 1), got "
-                f"dominated_fraction={dominated_fraction}."
+                f"dominated_fraction must be below 1, got dominated_fraction={fraction}."
             )
-        self._fraction = float(dominated_fraction)
+        self._fraction = fraction
         self._n_startup_trials = check_count("n_startup_trials", n_startup_trials)
         self._n_warmup_steps = check_count("n_warmup_steps", n_warmup_steps)
         self._interval_steps = check_count("interval_steps", interval_steps, minimum=1)

@@ -132,6 +132,8 @@ def pareto_summary(
         if costs is None:
             continue
         step = trial.last_step
+        if step is None:
+            continue
         rivals = [
             t
             for t in front_trials
@@ -189,10 +191,13 @@ def _cost_attrs(trials: Sequence[FrozenTrial]) -> tuple[str, ...]:
 
 
 def _costs(trial: FrozenTrial, names: tuple[str, ...]) -> list[float] | None:
-    values = [trial.user_attrs.get(name) for name in names]
-    if not all(_is_number(v) for v in values):
-        return None
-    return [float(v) for v in values]
+    costs = []
+    for name in names:
+        value = trial.user_attrs.get(name)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return None
+        costs.append(float(value))
+    return costs
 
 
 def _is_number(value: object) -> bool:
@@ -238,9 +243,9 @@ def pareto_lines(summary: ParetoSummary, *, max_rows: int = 15) -> list[str]:
         + (" |" if summary.cost_attrs else "|"),
         "| ---: | ---: | ---: |" + " ---: |" * len(summary.cost_attrs),
     ]
-    for row in summary.would_be[:max_rows]:
-        costs_cells = "".join(f" {_number(c)} |" for c in row.costs)
-        lines.append(f"| {row.number} | {row.step} | {_number(row.score)} |{costs_cells}")
+    for member in summary.would_be[:max_rows]:
+        costs_cells = "".join(f" {_number(c)} |" for c in member.costs)
+        lines.append(f"| {member.number} | {member.step} | {_number(member.score)} |{costs_cells}")
     if len(summary.would_be) > max_rows:
         lines.append(f"\n{len(summary.would_be) - max_rows} more not shown.")
     return lines

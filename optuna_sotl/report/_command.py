@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from typing import TYPE_CHECKING
 
 import optuna
 
 from optuna_sotl._storage_url import mask_password
 from optuna_sotl._storage_url import open_storage
+
+
+if TYPE_CHECKING:
+    from optuna_sotl.estimators import BaseEstimator
 
 
 _DESCRIPTION = """\
@@ -100,7 +105,7 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pareto_text(study: optuna.Study, estimator: object) -> str:
+def _pareto_text(study: optuna.Study, estimator: BaseEstimator) -> str:
     from optuna_sotl.ranking._pareto import pareto_lines
     from optuna_sotl.ranking._pareto import pareto_summary
     from optuna_sotl.ranking._text import fill

@@ -265,10 +265,10 @@ def _check_pruner_for_objectives(study: optuna.Study) -> bool:
         raise ValueError(
             f"SoTLReporter: this study has {len(study.directions)} objectives and its pruner "
             f"{type(pruner).__name__} cannot judge such a study (Optuna's pruners compare one "
-            "objective's intermediate values, and optuna.create_study gives every study a MedianPruner by "
-            "default). Create the study with pruner=optuna_sotl.SoTLParetoPruner(cost_attrs=...) "
-            "to prune by SoTL and costs, or pruner=optuna.pruners.NopPruner() to only record "
-            "the losses."
+            "objective's intermediate values, and optuna.create_study gives every study a "
+            "MedianPruner by default). Create the study with "
+            "pruner=optuna_sotl.SoTLParetoPruner(cost_attrs=...) to prune by SoTL and costs, or "
+            "pruner=optuna.pruners.NopPruner() to only record the losses."
         )
     check_study(study)
     return True
