@@ -1,3 +1,16 @@
+"""The Pareto pruner: a dominance count in (training-loss score, costs) at each step.
+
+Why a fraction of dominating trials rather than a non-dominated rank or a fixed count: the number
+of trials that reached a step ranges from thousands (epoch 1) to a handful (late epochs), and a
+fraction adapts to both; because late steps hold survivors only, the same fraction is a stricter
+bar there. Costs (parameters, FLOPs, latency) are read from user attributes, known before
+training; a missing one is an error naming the attribute and the trial, never a silent default.
+It works where Optuna cannot prune: in a multi-objective study :class:`~optuna_sotl.SoTLReporter`
+stores the losses and asks it directly; in a single-objective study it keeps cheap architectures
+alive while maximising accuracy. ``benchmarks/bench_multiobjective.py`` replays the same rule
+(:func:`~optuna_sotl.pruners._dominance.should_prune_dominated`) and argues the default 0.05.
+"""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -26,23 +39,13 @@ class SoTLParetoPruner(BasePruner):
     """Prune trials that too many others dominate in (training-loss score, costs).
 
     At the trial's last reported step ``t`` the trial is a point: its ``estimator`` score at ``t``
-    (default SoTL-E with ``E=1``, the training loss of that epoch, scored exactly as
-    :class:`~optuna_sotl.SoTLPruner` scores it) followed by the user attributes named in
-    ``cost_attrs`` (parameters, FLOPs, latency: known before training, lower is better). Every
-    *other* trial that reached ``t`` (complete, pruned or running) is a point too. The trial is
-    pruned when more than ``dominated_fraction`` of those points dominate it (no worse in every
-    coordinate, better in one). The fraction adapts to the study: late steps are reached by
-    survivors only, so the bar rises as the search goes deeper, and a costly architecture is only
-    stopped by cheaper ones that also train better.
-
-    It works where Optuna cannot prune: in a multi-objective study (accuracy up, parameters down)
-    :class:`~optuna_sotl.SoTLReporter` stores the losses and asks this pruner directly. It also
-    works in a single-objective study, to keep cheap architectures alive while maximising
-    accuracy. With ``cost_attrs=()`` it is a dominance-count rule on the score alone.
-
-    A NaN or infinite loss at the step prunes at once. A trial without one of the cost attributes
-    is an error naming the attribute and the trial (set them with ``trial.set_user_attr`` before
-    the first epoch), never a silent default.
+    (default SoTL-E with ``E=1``, scored as :class:`~optuna_sotl.SoTLPruner` scores it) followed
+    by the user attributes named in ``cost_attrs``, all lower is better. Every *other* trial that
+    reached ``t`` (complete, pruned or running) is a point too. The trial is pruned when more than
+    ``dominated_fraction`` of them dominate it (no worse in every coordinate, better in one), so a
+    costly architecture is only stopped by cheaper ones that also train better. It works in
+    multi-objective studies (through :class:`~optuna_sotl.SoTLReporter`) and single-objective
+    ones. A non-finite loss prunes at once; a missing cost attribute is an error naming it.
 
     Example:
 
@@ -67,6 +70,7 @@ class SoTLParetoPruner(BasePruner):
 
             study = optuna.create_study(
                 directions=["maximize", "minimize"],
+                sampler=optuna.samplers.NSGAIISampler(seed=0),
                 pruner=SoTLParetoPruner(cost_attrs=("params",)),
             )
             study.optimize(objective, n_trials=20)

@@ -5,6 +5,15 @@ loss and attributes, writes nothing, and asks the pruner only at the last stored
 attempt may have died before hearing its answer there). A loop that restores a checkpoint starts
 at :attr:`SoTLReporter.resume_step` (passing ``step=epoch``); one that trains from epoch 0 again
 may do so. Importing this module does not import torch.
+
+In a multi-objective study Optuna's ``trial.report`` and ``should_prune`` raise, so the reporter
+writes the loss to the trial's storage itself (the record ``report`` makes; the dashboard plots
+it) and asks the study's pruner directly. Only a pruner that can judge several objectives is
+accepted, :class:`~optuna_sotl.SoTLParetoPruner` (or :class:`~optuna.pruners.NopPruner` to
+record only): Optuna's pruners, including the ``MedianPruner`` every study gets by default, are a
+``ValueError`` when the reporter is created. So is a plain :class:`~optuna.samplers.TPESampler`,
+Optuna's default there, which ranks pruned trials by ``study.direction`` and would raise after
+the first one; :class:`~optuna_sotl.SoTLSampler` around it works.
 """
 
 from __future__ import annotations
@@ -36,13 +45,8 @@ class SoTLReporter:
     ``inherit_intermediate_values=True`` starts at :attr:`resume_step`; stored epochs are never
     written twice.
 
-    In a multi-objective study, where Optuna's ``trial.report`` and ``should_prune`` refuse,
-    the losses are written to the trial's storage directly (the record ``report`` makes) and the
-    study's pruner is asked directly. Only a pruner that can judge several objectives is
-    accepted, :class:`~optuna_sotl.SoTLParetoPruner` (or :class:`~optuna.pruners.NopPruner` to
-    record only); any other is a ``ValueError`` when the reporter is created, before training,
-    and so is a plain :class:`~optuna.samplers.TPESampler` (it would fail after the first pruned
-    trial; wrap it in :class:`~optuna_sotl.SoTLSampler`).
+    Multi-objective studies work too, pruned by :class:`~optuna_sotl.SoTLParetoPruner` (see the
+    module notes); a setup that cannot work there is a ``ValueError`` before training.
 
     Example:
 
