@@ -5,7 +5,7 @@ study's reported Pareto front (its completed trials, non-dominated by validation
 parameters) measured with the TEST accuracy, as a share of the hypervolume of the whole file's
 test front, against the epochs spent. Writes results/multiobjective.md, .csv and .png.
 
-The pruned arms call ``should_prune_dominated`` from ``optuna_sotl.pruners._dominance``, the very
+The pruned arms call ``should_prune_dominated`` from ``optuna_sotl.rules``, the very
 function :class:`~optuna_sotl.SoTLParetoPruner` decides with, on points scored by the pruner's
 estimator, with the pruner's start-up rule; the replay keeps the points in arrays instead of a
 storage, which is what makes 100+ seeds affordable.
@@ -32,7 +32,7 @@ from _common import results_path  # noqa: E402
 from optuna_sotl.curves import load_curves  # noqa: E402
 from optuna_sotl.estimators import BaseEstimator  # noqa: E402
 from optuna_sotl.estimators import SoTLE  # noqa: E402
-from optuna_sotl.pruners._dominance import should_prune_dominated  # noqa: E402
+from optuna_sotl.rules import should_prune_dominated  # noqa: E402
 
 
 CHECKPOINT = 100  # epochs between points of the hypervolume traces
@@ -597,7 +597,7 @@ NOTES = """\
   by steering its evolution.
 - Pruned arms: at every epoch `t` (interval 1, no warm-up, after `n_startup_trials` completed
   trials), the trial's point (the estimator's score at `t`, parameters) is compared with every
-  earlier trial's point at `t` by `optuna_sotl.pruners._dominance.should_prune_dominated`, the
+  earlier trial's point at `t` by `optuna_sotl.rules.should_prune_dominated`, the
   function `SoTLParetoPruner.prune` calls. Trials run one after another, so the compared trials
   are complete or pruned ones, as with one worker. `tests/unit/pruners/test_pareto.py` checks
   that the replay prunes exactly the trials a real study with `SoTLReporter` and the pruner does

@@ -19,8 +19,8 @@ FIGURE_ID = "sotl-ranking"
 
 def pareto_markdown(study: optuna.Study, estimator: BaseEstimator | None) -> str:
     """The multi-objective part of the note: the front and the pruned trials that might join it."""
-    from optuna_sotl.ranking._pareto import pareto_lines
-    from optuna_sotl.ranking._pareto import pareto_summary
+    from optuna_sotl.ranking import pareto_lines
+    from optuna_sotl.ranking import pareto_summary
 
     lines = pareto_lines(pareto_summary(study, estimator=estimator))
     return "\n".join(["### Pareto front (optuna-sotl)", "", *lines])

@@ -8,7 +8,7 @@ training; a missing one is an error naming the attribute and the trial, never a 
 It works where Optuna cannot prune: in a multi-objective study :class:`~optuna_sotl.SoTLReporter`
 stores the losses and asks it directly; in a single-objective study it keeps cheap architectures
 alive while maximising accuracy. ``benchmarks/bench_multiobjective.py`` replays the same rule
-(:func:`~optuna_sotl.pruners._dominance.should_prune_dominated`) and argues the default 0.05.
+(:func:`optuna_sotl.rules.should_prune_dominated`) and argues the default 0.05.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from optuna_sotl._scoring import COMPARED_STATES
 from optuna_sotl._scoring import scores_of_trials
 from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SelfCalibratingEstimator
-from optuna_sotl.pruners._dominance import should_prune_dominated
 from optuna_sotl.pruners._sotl import _has_at_least
+from optuna_sotl.rules import should_prune_dominated
 
 
 class SoTLParetoPruner(BasePruner):

@@ -13,6 +13,9 @@ from optuna_sotl.ranking._figures import complete_points
 from optuna_sotl.ranking._figures import figure_titles
 from optuna_sotl.ranking._figures import STATE_COLORS
 from optuna_sotl.ranking._figures import use_log_scale
+from optuna_sotl.ranking._pareto import pareto_lines
+from optuna_sotl.ranking._pareto import pareto_summary
+from optuna_sotl.ranking._pareto import ParetoSummary
 from optuna_sotl.ranking._rank import MIN_CORRELATED
 from optuna_sotl.ranking._rank import rank_study
 from optuna_sotl.ranking._rank import RankedTrial
@@ -27,6 +30,7 @@ from optuna_sotl.ranking._text import step_sentence
 
 __all__ = [
     "MIN_CORRELATED",
+    "ParetoSummary",
     "RankedTrial",
     "Ranking",
     "STATE_COLORS",
@@ -36,6 +40,8 @@ __all__ = [
     "figure_titles",
     "fill",
     "format_number",
+    "pareto_lines",
+    "pareto_summary",
     "rank_study",
     "ranking_table",
     "savings_sentence",

@@ -23,7 +23,7 @@ from optuna_sotl import _attrs
 from optuna_sotl._scoring import score_at_step
 from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SoTLE
-from optuna_sotl.pruners._dominance import dominated_count
+from optuna_sotl.rules import dominated_count
 
 
 # The reporter's own attributes are scores and curves, never costs.
@@ -101,7 +101,7 @@ def pareto_summary(
         .. code-block:: python
 
             import optuna
-            from optuna_sotl.ranking._pareto import pareto_summary
+            from optuna_sotl.ranking import pareto_summary
 
             study = optuna.create_study(directions=["maximize", "minimize"])
             study.add_trial(optuna.create_trial(

@@ -106,9 +106,9 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def _pareto_text(study: optuna.Study, estimator: BaseEstimator) -> str:
-    from optuna_sotl.ranking._pareto import pareto_lines
-    from optuna_sotl.ranking._pareto import pareto_summary
-    from optuna_sotl.ranking._text import fill
+    from optuna_sotl.ranking import fill
+    from optuna_sotl.ranking import pareto_lines
+    from optuna_sotl.ranking import pareto_summary
 
     lines = pareto_lines(pareto_summary(study, estimator=estimator))
     # Tables stay as they are; sentences are wrapped like the rest of the report.

@@ -1,7 +1,14 @@
-"""Rules: the scores of the trials at a step in, a prune-or-continue decision out."""
+"""Rules: the scores of the trials at a step in, a prune-or-continue decision out.
+
+:class:`PercentileRule` compares one score with the others'; :func:`should_prune_dominated`
+compares points (a score and costs) by Pareto dominance, for
+:class:`~optuna_sotl.SoTLParetoPruner`.
+"""
 
 from optuna_sotl.rules._base import BaseRule
+from optuna_sotl.rules._dominance import dominated_count
+from optuna_sotl.rules._dominance import should_prune_dominated
 from optuna_sotl.rules._percentile import PercentileRule
 
 
-__all__ = ["BaseRule", "PercentileRule"]
+__all__ = ["BaseRule", "PercentileRule", "dominated_count", "should_prune_dominated"]

@@ -18,8 +18,8 @@ from optuna_sotl import SoTLE
 from optuna_sotl import SoTLParetoPruner
 from optuna_sotl import SoTLReporter
 from optuna_sotl import SoTLSampler
-from optuna_sotl.pruners._dominance import dominated_count
-from optuna_sotl.pruners._dominance import should_prune_dominated
+from optuna_sotl.rules import dominated_count
+from optuna_sotl.rules import should_prune_dominated
 
 
 N_EPOCHS = 6
@@ -373,7 +373,7 @@ def add_front_and_pruned(study: optuna.Study) -> None:
 
 
 def test_pareto_summary_lists_front_and_would_be_members() -> None:
-    from optuna_sotl.ranking._pareto import pareto_summary
+    from optuna_sotl.ranking import pareto_summary
 
     study = optuna.create_study(directions=["maximize", "minimize"])
     study.set_metric_names(["accuracy", "params"])

@@ -44,7 +44,7 @@ def should_prune_dominated(point: np.ndarray, others: np.ndarray, max_fraction: 
         .. code-block:: python
 
             import numpy as np
-            from optuna_sotl.pruners._dominance import should_prune_dominated
+            from optuna_sotl.rules import should_prune_dominated
 
             others = np.array([[1.0, 1.0], [2.0, 3.0], [3.0, 0.5]])
             assert should_prune_dominated(np.array([2.5, 2.0]), others, 0.2)  # 1 of 3 dominate
