@@ -1,4 +1,4 @@
-"""``optuna-sotl curves rank|search PATH.npz``: the rank table and the replayed search."""
+"""``optuna-sotl curves rank|search|convert``: rank table, replayed search, file converter."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def add_curves_parser(subparsers: Any) -> None:
 
     curves = subparsers.add_parser(
         "curves",
-        help="rank estimators and replay searches on recorded learning curves (.npz)",
+        help="rank estimators and replay searches on recorded learning curves (.npz); build them",
         description="Tools for recorded learning curves in the documented .npz layout.",
     )
     commands = curves.add_subparsers(dest="curves_command", required=True, metavar="ACTION")
@@ -90,6 +90,34 @@ def add_curves_parser(subparsers: Any) -> None:
     search.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_outputs(search, plot_help="PNG of regret against epochs (median and IQR)")
     search.set_defaults(run=_run_search)
+
+    convert = commands.add_parser(
+        "convert",
+        help="build a learning-curve file (.npz) from a public benchmark's release",
+        description="Build a learning-curve file in the documented layout (docs/data.md) from a "
+        "public benchmark's own files.",
+    )
+    formats = convert.add_subparsers(dest="convert_format", required=True, metavar="FORMAT")
+    spikenas = formats.add_parser(
+        "spikenas",
+        help="SpikeNAS-Bench: data/<DATASET>/<arch id>/train_process.txt",
+        description=(
+            "Read SpikeNAS-Bench's per-architecture train_process.txt files from SRC_DIR (its "
+            "data/<DATASET> folder, e.g. a clone's data/CIFAR10) and write OUT.npz. Runs on "
+            "another epoch count than --epochs (default: the most common one) and runs without a "
+            "test accuracy are left out and counted."
+        ),
+    )
+    spikenas.add_argument("src_dir", metavar="SRC_DIR", help="the data/<DATASET> folder")
+    spikenas.add_argument("out", metavar="OUT.npz", help="the file to write")
+    spikenas.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="keep the runs of this many epochs (default: the most common count)",
+    )
+    spikenas.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    spikenas.set_defaults(run=_run_convert_spikenas)
 
 
 def _add_outputs(parser: argparse.ArgumentParser, plot_help: str) -> None:
@@ -171,4 +199,19 @@ def _run_search(args: argparse.Namespace) -> int:
         from optuna_sotl.curves._plots import plot_search
 
         plot_search(summary, args.plot)
+    return 0
+
+
+def _run_convert_spikenas(args: argparse.Namespace) -> int:
+    from optuna_sotl.curves._convert import convert_spikenas
+
+    try:
+        summary = convert_spikenas(
+            args.src_dir, args.out, epochs=args.epochs, progress=not args.no_progress
+        )
+    except FileNotFoundError:
+        raise
+    except OSError as error:  # unreadable folder, full disk: one line, not a traceback
+        raise ValueError(f"{error.filename or args.out}: {error.strerror or error}") from None
+    print(summary.describe())
     return 0
