@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import DEFAULT_DATA  # noqa: E402
 from _common import header  # noqa: E402
+from _common import require_data  # noqa: E402
 from _common import results_path  # noqa: E402
 
 
@@ -36,6 +37,7 @@ def main() -> int:
     parser.add_argument("--fraction", type=float, default=0.1)
     parser.add_argument("--seeds", type=int, default=20)
     args = parser.parse_args()
+    args.data = require_data(args.data)
 
     curves = load_curves(args.data)
     table = evaluate_self_calibrating(

@@ -15,6 +15,7 @@ import sys
 import time
 from typing import TextIO
 
+import numpy as np
 import optuna
 from optuna.trial import TrialState
 from tqdm import tqdm
@@ -33,6 +34,8 @@ from optuna_sotl.demo._worker import open_demo_storage
 from optuna_sotl.demo._worker import run_worker
 from optuna_sotl.demo._worker import run_worker_process
 from optuna_sotl.demo._worker import WorkerSpec
+from optuna_sotl.report._text import fill
+from optuna_sotl.rules import PercentileRule
 
 
 #: Study user attribute holding the :class:`TrainingConfig` the study's trials were trained with.
@@ -199,7 +202,7 @@ def run_demo(
         dashboard_command=_dashboard_command(storage),
     )
     print(result.table, file=file)
-    print(_summary(result), file=file)
+    print(_summary(result, pruner_kwargs, epochs), file=file)
     _save_to_dashboard(study, ranking.step, file)
     for callback in callbacks:
         callback(study, result)
@@ -319,20 +322,71 @@ def _stop(processes: Sequence[multiprocessing.process.BaseProcess]) -> None:
             process.join()
 
 
-def _summary(result: DemoResult) -> str:
+def _summary(result: DemoResult, pruner_kwargs: dict[str, float], epochs: int) -> str:
     rows = result.ranking.rows
     lines = [
-        f"\n{len(rows)} trials in study {result.study.study_name!r}: "
+        f"{len(rows)} trials in study {result.study.study_name!r}: "
         f"{result.n_complete} complete, {result.n_pruned} pruned."
     ]
     complete = [row for row in rows if row.value is not None]
-    if complete:
-        best = max(complete, key=lambda row: row.value or 0.0)
+    if not complete:
+        return "\n" + lines[0]
+    values = [row.value for row in complete if row.value is not None]
+    lines.append(
+        f"Final validation accuracy of the {len(complete)} complete trials: "
+        f"{min(values):.4f} to {max(values):.4f} ({100 * (max(values) - min(values)):.1f} points)."
+    )
+    lines.append(_best_sentence(result, pruner_kwargs, epochs))
+    if result.n_pruned:
         lines.append(
-            f"Best validation accuracy: {best.value:.4f} "
-            f"(trial {best.number}, {result.archs.get(best.number, '-')})."
+            "The pruned trials' final accuracies are unknown, so one of them may have done "
+            "better; the agreement above says how far the early ranking held for the trials "
+            "trained to the end."
         )
-    return "\n".join(lines)
+    return "\n" + "\n".join(fill(line) for line in lines)
+
+
+def _best_sentence(result: DemoResult, pruner_kwargs: dict[str, float], epochs: int) -> str:
+    """Whether the best complete trial went through pruning, or would have, in plain words."""
+    ranking = result.ranking
+    best = max(
+        (row for row in ranking.rows if row.value is not None),
+        key=lambda row: (row.value, -row.number),
+    )
+    text = (
+        f"Best architecture: trial {best.number}, validation accuracy {best.value:.4f} "
+        f"({result.archs.get(best.number, '-')})."
+    )
+    warmup = int(pruner_kwargs["n_warmup_steps"])
+    interval = int(pruner_kwargs["interval_steps"])
+    n_startup = int(pruner_kwargs["n_startup_trials"])
+    percentile = float(pruner_kwargs["percentile"])
+    checks = [step for step in range(warmup, epochs) if (step - warmup) % interval == 0]
+    trials = {trial.number: trial for trial in result.study.get_trials(deepcopy=False)}
+    trial = trials[best.number]
+    completed_before = sum(
+        other.state == TrialState.COMPLETE
+        and other.datetime_complete is not None
+        and trial.datetime_start is not None
+        and other.datetime_complete <= trial.datetime_start
+        for other in trials.values()
+    )
+    if completed_before >= n_startup and checks:
+        steps = ", ".join(str(step) for step in checks)
+        plural = "s" * (len(checks) > 1)
+        return text + f" The pruner checked it at step{plural} {steps} and kept it."
+    # Trained before pruning started: would the pruner have kept it, judged at the ranking step
+    # against every other trial that reached that step?
+    others = [row.score for row in ranking.rows if row.score is not None and row is not best]
+    if best.score is None or not others:
+        return text + " It trained before pruning started."
+    kept = not PercentileRule(percentile).should_prune(best.score, np.array(others))
+    verdict = "pruning would have kept it" if kept else "pruning would have LOST it"
+    return text + (
+        f" It trained before pruning started (the first {n_startup} complete trials train in "
+        f"full); judged at step {ranking.step} against the {len(others)} other trials, its "
+        f"{ranking.estimator_name} ranks {best.rank} of {len(others) + 1}: {verdict}."
+    )
 
 
 @contextlib.contextmanager
