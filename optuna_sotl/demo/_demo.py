@@ -83,27 +83,32 @@ def run_demo(
     *,
     storage: str = DEFAULT_STORAGE,
     study_name: str = "sotl-demo",
-    n_trials: int = 30,
-    epochs: int = 10,
+    n_trials: int = 50,
+    epochs: int = 12,
     seed: int = 0,
     sampler_seed: int | None = None,
     workers: int = 1,
     percentile: float = 50.0,
-    n_startup_trials: int = 3,
-    n_warmup_steps: int = 1,
-    interval_steps: int = 3,
+    n_startup_trials: int = 10,
+    n_warmup_steps: int = 2,
+    interval_steps: int = 4,
     callbacks: Sequence[DemoCallback] | None = None,
     show_progress: bool = True,
     file: TextIO | None = None,
 ) -> DemoResult:
-    """Search NAS-Bench-201 cells on scikit-learn's 8x8 digits, pruning by the training loss.
+    """Search NAS-Bench-201 cells on noisy, occluded 8x8 digits, pruning by the training loss.
 
     Each trial suggests a cell with :func:`~optuna_sotl.nas.suggest_cell`, trains its network
-    (8 channels, one cell per stage) with Adam for ``epochs`` epochs, reporting every minibatch
-    loss through :class:`~optuna_sotl.SoTLReporter`, and returns the final validation accuracy,
-    which the study maximises. :class:`~optuna_sotl.SoTLPruner` stops the trials whose training
-    loss is worse than the ``percentile`` of the others'. At the end the trials are ranked by
-    SoTL-E at step ``n_warmup_steps`` and the table and the optuna-dashboard command are printed.
+    (8 channels, one cell per stage) with Adam for ``epochs`` epochs on 500 of scikit-learn's
+    digits with pixel noise and a blanked square (see :class:`TrainingConfig`), reporting every
+    minibatch loss through :class:`~optuna_sotl.SoTLReporter`, and returns the final validation
+    accuracy, which the study maximises. :class:`~optuna_sotl.SoTLPruner` stops the trials whose
+    training loss is worse than the ``percentile`` of the others'; the first
+    ``n_startup_trials`` complete trials train in full. At the end the trials are ranked by
+    SoTL-E at step ``n_warmup_steps``, the first step the pruner judges, and the demo prints the
+    table, the rank agreement of that early score with the final accuracy of the trials trained
+    to the end, the epochs saved, whether the best architecture survived pruning and the
+    optuna-dashboard command.
 
     The study is created with ``load_if_exists``: running again with the same name appends
     trials to it, and the ranking covers all of them. Appending is refused when the earlier
