@@ -230,7 +230,7 @@ def test_cli_convert_out_folder_missing(
 
 
 def test_raw_sample_gives_the_rows_of_spikenas_cifar10(
-    raw_sample_dir: Path, spikenas_path: Path, tmp_path: Path
+    spikenas_path: Path, raw_sample_dir: Path, tmp_path: Path
 ) -> None:
     """The release's own files give exactly their rows of spikenas_cifar10.npz (docs/data.md)."""
     out = tmp_path / "sample.npz"
