@@ -167,7 +167,7 @@ def convert_spikenas(
         epochs = max(counts, key=lambda n: (counts[n], n))
     elif epochs not in counts:
         found = ", ".join(f"{n} ({counts[n]} runs)" for n in sorted(counts))
-        raise ValueError(f"--epochs {epochs}: no run has that many epochs; found {found}.")
+        raise ValueError(f"epochs={epochs}: no run has that many epochs; found {found}.")
     kept = sorted((run for run in runs if len(run.rows) == epochs), key=lambda run: run.arch_id)
     _write(out, kept)
     return ConvertSummary(
@@ -188,6 +188,10 @@ def _run_files(src: str) -> list[str]:
             path = os.path.join(entry.path, FILE_NAME)
             if entry.is_dir() and entry.name.isdigit() and os.path.isfile(path):
                 found.append((int(entry.name), path))
+    ids = Counter(arch_id for arch_id, _ in found)
+    twice = sorted(path for arch_id, path in found if ids[arch_id] > 1)
+    if twice:  # e.g. folders 7 and 007: which one holds the run is not for us to guess
+        raise ValueError(f"two folders for one architecture id: {', '.join(twice[:2])}.")
     if not found:
         # A common slip is to give the clone or its data/ folder: name the dataset folders.
         candidates = [

@@ -118,7 +118,7 @@ def test_convert_epochs_option_picks_the_other_schedule(release: Path, tmp_path:
     with np.load(tmp_path / "long.npz") as data:
         assert data["arch_id"].tolist() == [12, 13]
         assert data["val_acc"].shape == (2, 6)
-    with pytest.raises(ValueError, match=r"--epochs 5: no run has that many epochs; found 4"):
+    with pytest.raises(ValueError, match=r"epochs=5: no run has that many epochs; found 4"):
         convert_spikenas(release, tmp_path / "none.npz", epochs=5)
     assert not (tmp_path / "none.npz").exists()
 
@@ -166,6 +166,15 @@ def test_convert_rejects_a_malformed_file_naming_file_and_line(
     assert not (tmp_path / "out.npz").exists()
 
 
+def test_convert_rejects_two_folders_for_one_id(tmp_path: Path) -> None:
+    write_run(tmp_path / "src", 7, run_text(7, 2))
+    path = tmp_path / "src" / "007" / "train_process.txt"
+    path.parent.mkdir()
+    path.write_text(run_text(7, 2))
+    with pytest.raises(ValueError, match="two folders for one architecture id"):
+        convert_spikenas(tmp_path / "src", tmp_path / "out.npz")
+
+
 def test_convert_rejects_out_of_range_id(tmp_path: Path) -> None:
     write_run(tmp_path / "src", 15625, run_text(15625, 2))
     with pytest.raises(ValueError, match=r"architecture id 15625 is not in 0\.\.15624"):
@@ -193,7 +202,7 @@ def test_cli_convert(release: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
         ("missing", [], "SRC_DIR"),
         ("root", [], "give a dataset folder such as"),  # the clone, not data/CIFAR10
         ("empty", [], "no <arch id>/train_process.txt directly in SRC_DIR"),
-        ("release", ["--epochs", "9"], "--epochs 9"),
+        ("release", ["--epochs", "9"], "epochs=9: no run has that many epochs"),
         ("release", ["--epochs", "0"], "epochs must be at least 1"),
     ],
 )
