@@ -35,6 +35,7 @@ from dataclasses import field
 import math
 import os
 import re
+from typing import Any
 
 import numpy as np
 
@@ -327,7 +328,10 @@ def _write(out: str, runs: list[_Run]) -> None:
     tmp = f"{out}.{os.getpid()}.tmp"
     try:
         with open(tmp, "wb") as file:
-            np.savez_compressed(file, **{k: np.ascontiguousarray(v) for k, v in arrays.items()})
+            # numpy's stubs type **kwds together with the allow_pickle flag; the keys here are
+            # array names only.
+            savez: Any = np.savez_compressed
+            savez(file, **{key: np.ascontiguousarray(value) for key, value in arrays.items()})
         os.replace(tmp, out)
     except BaseException:
         if os.path.exists(tmp):
