@@ -143,11 +143,13 @@ def choose_signal(
     resamples = min(resamples, int(n_bootstrap))
     rng = np.random.default_rng(seed)
     index = rng.integers(0, n, size=(resamples, n))
-    rho = _spearman_rows(matrix[:, index], target[index])  # (signals, resamples)
-    valid = ~np.isnan(rho).any(axis=0)
+    resampled_target = target[index]
+    rho = _spearman_rows(matrix[:, index], resampled_target)  # (signals, resamples)
+    # A resample with one outcome value says nothing; a constant signal orders nothing (ρ = 0).
+    valid = np.ptp(resampled_target, axis=1) > 0.0
     if not valid.any():
         return SignalChoice(SOTL_E, n)
-    sotl, mean, metric = rho[:, valid]
+    sotl, mean, metric = np.nan_to_num(rho[:, valid], nan=0.0)
     p_rank_mean = float(np.mean(mean > sotl) + 0.5 * np.mean(mean == sotl))
     p_val_metric = float(np.mean(metric > np.maximum(sotl, mean)))
     if p_val_metric >= VAL_METRIC_CONFIDENCE:
