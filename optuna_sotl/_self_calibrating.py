@@ -15,11 +15,9 @@ from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SoTLE
 from optuna_sotl.estimators._signal_choice import choose_signal
 from optuna_sotl.estimators._signal_choice import DEFAULT_MIN_CALIBRATION_TRIALS
-from optuna_sotl.estimators._signal_choice import rank_mean
+from optuna_sotl.estimators._signal_choice import blend_scores
 from optuna_sotl.estimators._signal_choice import SignalChoice
-from optuna_sotl.estimators._signal_choice import signal_scores
 from optuna_sotl.estimators._signal_choice import SOTL_E
-from optuna_sotl.estimators._signal_choice import VAL_METRIC
 
 
 class SelfCalibratingEstimator:
@@ -95,12 +93,12 @@ class SelfCalibratingEstimator:
     def fallback(self) -> str:
         return SOTL_E
 
-    def choose(self, sotl_e: np.ndarray, val_metric: np.ndarray | None, later: np.ndarray) -> str:
-        """The signal to rank with, from the calibration trials' lower-is-better SoTL-E, metric
-        (``None``: not reported) and outcome ``later``; see :func:`choose_signal`."""
-        return choose_signal(
-            sotl_e, val_metric, later, min_trials=self._min_calibration_trials
-        ).signal
+    def choose(
+        self, sotl_e: np.ndarray, val_metric: np.ndarray | None, later: np.ndarray
+    ) -> SignalChoice:
+        """The choice on the calibration trials' lower-is-better SoTL-E, metric (``None``: not
+        reported) and outcome ``later``; see :func:`choose_signal`."""
+        return choose_signal(sotl_e, val_metric, later, min_trials=self._min_calibration_trials)
 
     def score_curves(
         self,
@@ -110,7 +108,7 @@ class SelfCalibratingEstimator:
         calibration: np.ndarray,
         later: np.ndarray,
         higher_is_better: bool = True,
-    ) -> tuple[np.ndarray, str]:
+    ) -> tuple[np.ndarray, SignalChoice]:
         """Offline: choose on the ``calibration`` rows, then score every row with the choice.
 
         ``later`` is the lower-is-better outcome of each row (only calibration rows are read):
@@ -123,11 +121,11 @@ class SelfCalibratingEstimator:
             column = np.asarray(val_metric, dtype=np.float64)[:, budget - 1]
             metric = -column if higher_is_better else column
         later = np.asarray(later, dtype=np.float64)
-        chosen = self.choose(
+        choice = self.choose(
             sotl_e[calibration], None if metric is None else metric[calibration],
             later[calibration],
         )
-        return signal_scores(sotl_e, metric)[chosen], chosen
+        return blend_scores(sotl_e, metric, choice.metric_weight), choice
 
     def score_trials(
         self, trials: Sequence[FrozenTrial], step: int, direction: StudyDirection
@@ -143,14 +141,13 @@ class SelfCalibratingEstimator:
             return np.empty(0, dtype=np.float64)
         maximize = direction == StudyDirection.MAXIMIZE
         sotl_e = score_at_step(self._sotl_e, trials, step)
-        chosen = self._cached_choice(trials, step, maximize).signal
-        if chosen == SOTL_E:
+        weight = self._cached_choice(trials, step, maximize).metric_weight
+        if weight == 0.0:
             return sotl_e
         metric = _metric_scores(trials, step, maximize)
         if np.isnan(metric).any():
             return sotl_e
-        scores = metric if chosen == VAL_METRIC else rank_mean(sotl_e, metric)
-        return np.where(np.isinf(sotl_e), np.inf, scores)
+        return np.where(np.isinf(sotl_e), np.inf, blend_scores(sotl_e, metric, weight))
 
     def _cached_choice(
         self, trials: Sequence[FrozenTrial], step: int, maximize: bool
@@ -161,7 +158,7 @@ class SelfCalibratingEstimator:
         if cached is not None and cached[0] == key:
             return cached[1]
         if len(members) < self._min_calibration_trials:
-            choice = SignalChoice(SOTL_E, len(members))
+            choice = SignalChoice(0.0, len(members))
         else:
             sotl_e = score_at_step(self._sotl_e, members, step)
             metric = _metric_scores(members, step, maximize)

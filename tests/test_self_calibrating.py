@@ -24,9 +24,13 @@ def test_choose_signal_follows_clear_evidence_only() -> None:
     assert choose_signal(noise, exact, target).signal == VAL_METRIC
     assert choose_signal(exact, noise, target).signal == SOTL_E
     # Two equally noisy signals cannot be told apart; their rank mean averages the noise out.
-    choice = choose_signal(noisy(target, 8.0, 1), noisy(target, 8.0, 2), target)
-    assert choice.signal == RANK_MEAN
-    assert choice.p_rank_mean >= 0.5 and choice.p_val_metric < 0.9
+    choice = choose_signal(noisy(target, 8.0, 21), noisy(target, 8.0, 22), target)
+    assert choice.signal == RANK_MEAN and choice.metric_weight == 0.5
+    assert choice.p_rank_mean >= 0.7 and choice.p_val_metric < 0.9
+    # Weaker evidence for the rank mean: a blend that leans to SoTL-E, between 0 and 1/2.
+    blend = choose_signal(noisy(target, 5.0, 9), noisy(target, 12.0, 10), target)
+    assert 0.4 < blend.p_rank_mean < 0.7, blend
+    assert 0.0 < blend.metric_weight < 0.5 and blend.kind.startswith("rank blend")
     # Too few trials, no metric, a metric with gaps or a constant outcome: the prior, SoTL-E.
     assert choose_signal(noise[:9], exact[:9], target[:9]).signal == SOTL_E
     assert choose_signal(noise, None, target).signal == SOTL_E
@@ -59,20 +63,20 @@ def test_offline_scoring_calibrates_on_the_calibration_rows_only() -> None:
     scores, chosen = SelfCalibratingEstimator().score_curves(
         train_loss, val_metric, 2, calibration, later=-final
     )
-    assert chosen == SOTL_E
+    assert chosen.signal == SOTL_E
     np.testing.assert_array_equal(scores, train_loss[:, 1])
     # A validation metric equal to the result and a loss that is noise: the metric.
     noise_loss = rng.uniform(0, 1, (n, 2))
     scores, chosen = SelfCalibratingEstimator().score_curves(
         noise_loss, np.column_stack([final, final]), 2, calibration, later=-final
     )
-    assert chosen == VAL_METRIC
+    assert chosen.signal == VAL_METRIC
     np.testing.assert_array_equal(scores, -final)
-    # Both exact: nothing tells them apart, and the rank mean is taken.
+    # Both nearly exact: the evidence leans to the metric without ruling SoTL-E out, a blend.
     _, chosen = SelfCalibratingEstimator().score_curves(
         train_loss, np.column_stack([final, final]), 2, calibration, later=-final
     )
-    assert chosen == RANK_MEAN
+    assert 0.0 < chosen.metric_weight < 1.0
 
 
 @pytest.mark.parametrize("direction", ["maximize", "minimize"])

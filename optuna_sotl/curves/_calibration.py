@@ -42,6 +42,7 @@ class CalibrationRow:
     rank_mean: tuple[float, ...]
     top_precision: tuple[float, ...]
     chosen: tuple[tuple[str, int], ...]
+    mean_metric_weight: float = float("nan")
 
     @property
     def best_fixed(self) -> float:
@@ -102,8 +103,8 @@ class CalibrationTable:
             "Goal: self-calibrating ≥ max(SoTL-E, validation metric) − 0.01.",
             "",
             f"| T | self-calibrating | SoTL-E(E=1) | {self.val_metric_key}@T | rank mean | "
-            "margin | goal | top-10 % precision | chosen signal (seeds) |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "margin | goal | top-10 % precision | metric weight | chosen signal (seeds) |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for row in self.rows:
             chosen = ", ".join(f"{name} ×{count}" for name, count in row.chosen)
@@ -111,7 +112,7 @@ class CalibrationTable:
                 f"| {row.budget} | {_mean_sd(row.self_calibrating)} | {_mean_sd(row.sotl_e)} | "
                 f"{_mean_sd(row.val_metric)} | {_mean_sd(row.rank_mean)} | {row.margin:+.3f} | "
                 f"{'met' if row.goal_met else '**missed**'} | "
-                f"{_mean_sd(row.top_precision)} | {chosen} |"
+                f"{_mean_sd(row.top_precision)} | {row.mean_metric_weight:.2f} | {chosen} |"
             )
         return "\n".join(lines) + "\n"
 
@@ -216,13 +217,15 @@ def evaluate_self_calibrating(
         keys = ("self", "sotl_e", "val", "mean", "top")
         per_seed: dict[str, list[float]] = {key: [] for key in keys}
         chosen: Counter[str] = Counter()
+        weights: list[float] = []
         for rows, calibration in draws:
             train_loss = curves.train_loss[rows, :budget]
             val_metric = curves.val_metric[rows, :budget]
-            scores, name = estimator.score_curves(
+            scores, choice = estimator.score_curves(
                 train_loss, val_metric, budget, calibration, later[rows], higher
             )
-            chosen[name] += 1
+            chosen[choice.kind] += 1
+            weights.append(choice.metric_weight)
             held_out = ~calibration & ~np.isnan(scores)
             fixed = signal_scores(
                 SoTLE(1)(train_loss, budget)[held_out],
@@ -244,6 +247,7 @@ def evaluate_self_calibrating(
                 tuple(per_seed["mean"]),
                 tuple(per_seed["top"]),
                 tuple(chosen.most_common()),
+                float(np.mean(weights)),
             )
         )
     return CalibrationTable(

@@ -26,9 +26,11 @@ DEFAULT_MIN_CALIBRATION_TRIALS = 10
 # The validation metric alone replaces SoTL-E only when it beats both SoTL-E and the rank mean in
 # 90 % of the bootstrap resamples: it discards the training-loss signal entirely.
 VAL_METRIC_CONFIDENCE = 0.9
-# The rank mean keeps half of SoTL-E's ordering, so moving to it costs little when it is wrong;
-# it is taken as soon as it is the better bet, in at least half of the resamples.
-RANK_MEAN_CONFIDENCE = 0.5
+# Otherwise the metric's weight in a blend of the two rank orders follows the share of resamples
+# in which the rank mean beats SoTL-E: none up to 40 % (SoTL-E is the prior and a coin toss is no
+# evidence against it), half (the rank mean) from 70 %, linear in between, so that a small change
+# in evidence makes a small change in the ranking.
+RANK_MEAN_RAMP = (0.4, 0.7)
 DEFAULT_BOOTSTRAP = 1000
 # Bootstrap resamples times trials: bounds the cost of one choice (a few ms) in large studies.
 _MAX_BOOTSTRAP_CELLS = 50_000
@@ -39,44 +41,74 @@ _MIN_BOOTSTRAP = 200
 class SignalChoice:
     """What :func:`choose_signal` decided and the evidence it had.
 
-    ``p_rank_mean`` is the share of bootstrap resamples in which the rank mean ranked the
-    calibration trials better than SoTL-E; ``p_val_metric`` the share in which the validation
-    metric ranked them better than both. Both are NaN when no comparison was made (too few
-    trials, no validation metric, a constant target).
+    ``metric_weight`` is the weight of the validation metric's ranks against SoTL-E's: 0 is
+    SoTL-E itself, 1 the metric itself, ½ the rank mean. ``p_rank_mean`` is the share of
+    bootstrap resamples in which the rank mean ranked the calibration trials better than SoTL-E;
+    ``p_val_metric`` the share in which the validation metric ranked them better than both. Both
+    are NaN when no comparison was made (too few trials, no validation metric, a constant target).
     """
 
-    signal: str
+    metric_weight: float
     n_calibration: int
     p_rank_mean: float = math.nan
     p_val_metric: float = math.nan
+
+    @property
+    def signal(self) -> str:
+        """A label: SoTL-E, the rank mean, the metric, or the blend with its weight."""
+        if self.metric_weight == 0.0:
+            return SOTL_E
+        if self.metric_weight == 1.0:
+            return VAL_METRIC
+        if self.metric_weight == 0.5:
+            return RANK_MEAN
+        return f"rank blend(metric weight {self.metric_weight:.2f})"
+
+    @property
+    def kind(self) -> str:
+        """:attr:`signal` with every blend under one name, to count choices."""
+        return self.signal if self.signal in SIGNALS else "rank blend (SoTL-E to rank mean)"
+
+
+def blend_scores(
+    sotl_e: np.ndarray, val_metric: np.ndarray | None, metric_weight: float
+) -> np.ndarray:
+    """Lower-is-better scores of the choice: SoTL-E (weight 0), the metric (1) or a rank blend.
+
+    A blend ranks within the rows given and is NaN wherever either score is NaN.
+    """
+    sotl_e = np.asarray(sotl_e, dtype=np.float64)
+    if metric_weight == 0.0 or val_metric is None:
+        return sotl_e
+    metric = np.asarray(val_metric, dtype=np.float64)
+    if metric_weight == 1.0:
+        return metric
+    from scipy import stats
+
+    both = ~(np.isnan(sotl_e) | np.isnan(metric))
+    blend = np.full(sotl_e.shape, np.nan)
+    if both.any():
+        blend[both] = (1.0 - metric_weight) * stats.rankdata(
+            sotl_e[both]
+        ) + metric_weight * stats.rankdata(metric[both])
+    return blend
 
 
 def signal_scores(sotl_e: np.ndarray, val_metric: np.ndarray | None) -> dict[str, np.ndarray]:
     """Each candidate's lower-is-better scores from SoTL-E's and the validation metric's.
 
-    ``val_metric`` is lower-is-better too (an accuracy negated). The rank mean ranks within the
-    rows given and is NaN wherever either score is NaN; without a metric only SoTL-E is returned.
+    ``val_metric`` is lower-is-better too (an accuracy negated); without it only SoTL-E is given.
     """
-    sotl_e = np.asarray(sotl_e, dtype=np.float64)
-    scores = {SOTL_E: sotl_e}
+    scores = {SOTL_E: np.asarray(sotl_e, dtype=np.float64)}
     if val_metric is not None:
-        metric = np.asarray(val_metric, dtype=np.float64)
-        scores[VAL_METRIC] = metric
-        scores[RANK_MEAN] = rank_mean(sotl_e, metric)
+        scores[VAL_METRIC] = np.asarray(val_metric, dtype=np.float64)
+        scores[RANK_MEAN] = rank_mean(sotl_e, val_metric)
     return scores
 
 
 def rank_mean(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Mean of the two lower-is-better rank orders; NaN wherever either score is NaN."""
-    from scipy import stats
-
-    first = np.asarray(first, dtype=np.float64)
-    second = np.asarray(second, dtype=np.float64)
-    both = ~(np.isnan(first) | np.isnan(second))
-    mean = np.full(first.shape, np.nan)
-    if both.any():
-        mean[both] = (stats.rankdata(first[both]) + stats.rankdata(second[both])) / 2.0
-    return mean
+    return blend_scores(first, second, 0.5)
 
 
 def choose_signal(
@@ -94,11 +126,13 @@ def choose_signal(
     and ``val_metric`` at the step being scored, ``target`` what the trials turned out to be
     (their objective, or the validation metric at a later step). SoTL-E is the prior. The
     trials are resampled ``n_bootstrap`` times (fewer for large sets) with a fixed ``seed``,
-    so every worker makes the same choice, and on each resample the Spearman ρ of every
-    signal with the target is computed. The validation metric is chosen when it beats both
-    SoTL-E and the rank mean in at least 90 % of the resamples; otherwise the rank mean when it
-    beats SoTL-E in at least half; otherwise SoTL-E. With fewer than ``min_trials`` trials, a
-    constant target, or a missing validation metric it stays with SoTL-E.
+    so every worker makes the same choice, and on each resample the Spearman ρ of SoTL-E, of
+    the rank mean of the two and of the metric with the target is computed. The metric alone
+    is chosen when it beats both others in at least 90 % of the resamples. Otherwise the
+    metric's weight in a blend of the two rank orders grows with the share ``p`` of resamples in
+    which the rank mean beats SoTL-E: 0 (SoTL-E) for ``p <= 0.4``, ½ (the rank mean) for
+    ``p >= 0.7``, linear between. With fewer than ``min_trials`` trials, a constant target or a
+    missing validation metric it stays with SoTL-E.
 
     Example:
 
@@ -132,12 +166,12 @@ def choose_signal(
         or not np.isfinite(target).all()
         or np.ptp(target) == 0.0
     ):
-        return SignalChoice(SOTL_E, n)
+        return SignalChoice(0.0, n)
     scores = signal_scores(sotl_e, val_metric)
     matrix = np.stack([scores[name] for name in SIGNALS])
     # inf (a diverged trial) ranks worst, which rankdata handles; NaN cannot be ranked.
     if np.isnan(matrix).any():
-        return SignalChoice(SOTL_E, n)
+        return SignalChoice(0.0, n)
 
     resamples = max(_MIN_BOOTSTRAP, min(int(n_bootstrap), _MAX_BOOTSTRAP_CELLS // n))
     resamples = min(resamples, int(n_bootstrap))
@@ -148,17 +182,16 @@ def choose_signal(
     # A resample with one outcome value says nothing; a constant signal orders nothing (ρ = 0).
     valid = np.ptp(resampled_target, axis=1) > 0.0
     if not valid.any():
-        return SignalChoice(SOTL_E, n)
+        return SignalChoice(0.0, n)
     sotl, mean, metric = np.nan_to_num(rho[:, valid], nan=0.0)
     p_rank_mean = float(np.mean(mean > sotl) + 0.5 * np.mean(mean == sotl))
     p_val_metric = float(np.mean(metric > np.maximum(sotl, mean)))
     if p_val_metric >= VAL_METRIC_CONFIDENCE:
-        signal = VAL_METRIC
-    elif p_rank_mean >= RANK_MEAN_CONFIDENCE:
-        signal = RANK_MEAN
+        weight = 1.0
     else:
-        signal = SOTL_E
-    return SignalChoice(signal, n, p_rank_mean, p_val_metric)
+        low, high = RANK_MEAN_RAMP
+        weight = 0.5 * min(1.0, max(0.0, (p_rank_mean - low) / (high - low)))
+    return SignalChoice(weight, n, p_rank_mean, p_val_metric)
 
 
 def _spearman_rows(scores: np.ndarray, target: np.ndarray) -> np.ndarray:
