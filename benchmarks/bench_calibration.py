@@ -22,6 +22,28 @@ from _common import results_path  # noqa: E402
 
 BUDGETS = (5, 10, 20, 30, 50, 100)
 SUBSET = (200, 300)
+NOTES = """
+CSV of every mean: `calibration.csv`. The calibration target is the final validation accuracy,
+what a study knows of its completed trials; the test accuracy only scores the held-out
+architectures. "metric weight" is the mean weight of the validation metric's ranks in the
+estimator's blend (0: SoTL-E, ½: the rank mean, 1: the metric alone).
+
+**How the rule was chosen, and what that means for these numbers.** With 20 calibration trials
+the gap the estimator must detect is small next to the noise: on this file the rank mean is
+0.02–0.03 *worse* than SoTL-E at T = 5–20 and 0.05 *better* at T = 50, while the standard
+deviation of the difference of the two Spearman ρ over random sets of 20 is 0.04–0.07. Any rule
+trades the early budgets against T = 50. Several rules were compared on draws that are *not* the
+ones reported here (seeds 1000–1199, whole file and subsets): a hard switch to the rank mean
+once it wins at least half of the bootstrap resamples (smallest margin −0.0108 on subsets), the
+bagged choice (−0.0152), ramps of the metric weight with other end points (−0.0071 to −0.0138),
+a control-variate correction with the SoTL-E/metric agreement of all trials (no gain). The ramp
+kept (weight 0 up to 40 % of resamples, ½ from 70 %) had the best smallest margin there (−0.0082
+on subsets, −0.0076 on the whole file). Its end points and the 90 % for the metric alone are round
+values chosen by that comparison on this file, so the margins here are somewhat optimistic for
+other learning-curve sets. The margins above, on seeds 0–199 that played no part in the choice,
+are the honest figure for this file: the goal is met everywhere, but with little room at T = 50
+(−0.0095 with 20 trials on subsets) and T = 5–10.
+"""
 
 
 def main() -> int:
@@ -111,11 +133,7 @@ def main() -> int:
     )
     for label, table in settings:
         text += f"\n## {label}\n\n" + table.to_markdown()
-    text += (
-        "\nCSV of every mean: `calibration.csv`. The calibration target is the final validation "
-        "accuracy, what a study knows of its completed trials; the test accuracy only scores the "
-        "held-out architectures.\n"
-    )
+    text += NOTES
     with open(results_path("calibration.md"), "w", encoding="utf-8") as file:
         file.write(text)
     print(text)
