@@ -13,6 +13,7 @@ import csv
 import os
 import sys
 
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import DEFAULT_DATA  # noqa: E402

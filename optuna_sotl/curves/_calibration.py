@@ -15,14 +15,16 @@ from collections import Counter
 from collections.abc import Sequence
 import dataclasses
 import math
-import numbers
 
 import numpy as np
 
-from optuna_sotl._self_calibrating import SelfCalibratingEstimator
+from optuna_sotl._checks import check_count
+from optuna_sotl._checks import check_real_in
+from optuna_sotl._checks import is_int
 from optuna_sotl.curves._loader import LearningCurves
 from optuna_sotl.curves._rank import clip_budgets
 from optuna_sotl.curves._rank import top_precision
+from optuna_sotl.estimators import SelfCalibratingEstimator
 from optuna_sotl.estimators import SoTLE
 from optuna_sotl.estimators import ValidationMetric
 from optuna_sotl.estimators._signal_choice import RANK_MEAN
@@ -168,19 +170,12 @@ def evaluate_self_calibrating(
     from scipy import stats
 
     if calibration_size is not None:
-        if isinstance(calibration_size, bool) or not isinstance(
-            calibration_size, numbers.Integral
-        ):
-            raise TypeError(f"calibration_size must be an int, got {calibration_size!r}.")
-        if calibration_size < 3:
-            raise ValueError(f"calibration_size must be at least 3, got {calibration_size}.")
+        calibration_size = check_count(
+            "calibration_size", calibration_size, minimum=3, why="a rank correlation needs them"
+        )
         fraction = None
     else:
-        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
-            raise TypeError(f"fraction must be a float in (0, 1), got {fraction!r}.")
-        if not 0.0 < fraction < 1.0:
-            raise ValueError(f"fraction must be in (0, 1), got {fraction}.")
-        fraction = float(fraction)
+        fraction = check_real_in("fraction", fraction, 0.0, 1.0, open_interval=True)
     low, high = _subset_range(subset_size, curves.n_archs)
     smallest = low if subset_size is not None else curves.n_archs
     if _calibration_count(fraction, calibration_size, smallest) > smallest - 2:
@@ -262,7 +257,7 @@ def _subset_range(subset_size: object, n_archs: int) -> tuple[int, int]:
         return n_archs, n_archs
     pair = subset_size if isinstance(subset_size, tuple) else (subset_size, subset_size)
     if len(pair) != 2 or any(
-        isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in pair
+        not is_int(v) for v in pair
     ):
         raise TypeError(f"subset_size must be an int or a (low, high) pair, got {subset_size!r}.")
     low, high = int(pair[0]), int(pair[1])
