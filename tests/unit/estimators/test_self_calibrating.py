@@ -205,3 +205,21 @@ def test_trials_that_reached_a_later_step_calibrate_when_far_enough(
     trial.report(0.5, 1)  # the lowest loss at step 1, with the worst metric
     trial.set_user_attr("val_metric_curve", [0.0, 0.0])
     assert trial.should_prune() == follows_metric
+
+
+def test_bootstrap_ranks_from_counts_equal_ranking_each_resample() -> None:
+    from scipy import stats
+
+    from optuna_sotl.estimators._signal_choice import _bootstrap_spearman
+
+    rng = np.random.default_rng(7)
+    scores = np.round(rng.normal(size=(3, 25)), 1)  # rounded: ties, as in recorded losses
+    scores[0, 3] = np.inf  # a diverged trial
+    target = np.round(rng.normal(size=25), 1)
+    index = rng.integers(0, 25, size=(40, 25))
+    rho, valid = _bootstrap_spearman(scores, target, index)
+    assert valid.all()
+    for b in range(40):
+        for k in range(3):
+            expected = stats.spearmanr(scores[k, index[b]], target[index[b]])[0]
+            assert rho[k, b] == pytest.approx(expected, abs=1e-12)
