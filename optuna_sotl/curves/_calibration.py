@@ -222,9 +222,10 @@ def evaluate_self_calibrating(
             chosen[choice.kind] += 1
             weights.append(choice.metric_weight)
             held_out = ~calibration & ~np.isnan(scores)
+            metric = ValidationMetric(higher_is_better=higher)
             fixed = signal_scores(
-                SoTLE(1)(train_loss, budget)[held_out],
-                ValidationMetric(higher_is_better=higher)(val_metric, budget)[held_out],
+                np.asarray(SoTLE(1)(train_loss, budget))[held_out],
+                np.asarray(metric(val_metric, budget))[held_out],
             )
             held_target = target[rows][held_out]
             for key, values in (
