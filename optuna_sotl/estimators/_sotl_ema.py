@@ -50,7 +50,7 @@ class SoTLEMA(BaseEstimator):
             raise TypeError(f"newest_weight must be a float in (0, 1], got {newest_weight!r}.")
         if not 0.0 < newest_weight <= 1.0:
             raise ValueError(f"newest_weight must be in (0, 1], got {newest_weight}.")
-        self._newest_weight = float(newest_weight)
+        self._newest_weight: float = float(newest_weight)
 
     @property
     def newest_weight(self) -> float:
