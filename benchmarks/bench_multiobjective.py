@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import DEFAULT_DATA  # noqa: E402
 from _common import header  # noqa: E402
+from _common import require_data  # noqa: E402
 from _common import results_path  # noqa: E402
 
 from optuna_sotl.curves import load_curves  # noqa: E402
@@ -36,14 +37,6 @@ from optuna_sotl.rules import should_prune_dominated  # noqa: E402
 
 
 CHECKPOINT = 100  # epochs between points of the hypervolume traces
-
-
-def default_data() -> str:
-    # The team's convention: OPTUNA_SOTL_DATA names the directory holding the npz.
-    directory = os.environ.get("OPTUNA_SOTL_DATA")
-    if directory:
-        return os.path.join(directory, "spikenas_cifar10.npz")
-    return DEFAULT_DATA
 
 
 class Space:
@@ -347,7 +340,7 @@ def robustness(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=default_data())
+    parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--budget", type=int, default=20_000)
     parser.add_argument(
@@ -383,11 +376,12 @@ def main() -> int:
 
     started = time.time()
     estimator = SoTLE(1)  # SoTLParetoPruner's default
-    if args.robust_only:
-        return robustness_report(args, estimator, started)
     if args.replot:
         plot(results_path("multiobjective.csv"), args.fraction, args.budget, args.seeds)
         return 0
+    args.data = require_data(args.data)
+    if args.robust_only:
+        return robustness_report(args, estimator, started)
     space = Space(args.data)
     scores = space.scores(estimator)
     _SHARED.update(space=space, scores=scores)
@@ -434,7 +428,8 @@ def main() -> int:
         header(
             "Multi-objective search: no pruning against SoTLParetoPruner",
             [
-                f"Data: `{os.path.basename(args.data)}` ({len(space.params)} architectures, "
+                f"Data: `{os.path.basename(args.data)}` (`--data`, by default in "
+                f"`$OPTUNA_SOTL_DATA`; {len(space.params)} architectures, "
                 f"{space.n_epochs} epochs each)",
                 f"Seeds: {seeds[0]}..{seeds[-1]} ({len(seeds)} paired seeds per sampler); "
                 f"bootstrap: {args.bootstrap} resamples of the seeds (95 % percentile intervals)",
