@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data import TensorDataset
 
 
-if sys.argv[-1] == "pl":
+if "pl" in sys.argv[1:]:
     import pytorch_lightning as L
 else:
     import lightning.pytorch as L
@@ -77,10 +77,10 @@ def loaders() -> tuple[DataLoader, DataLoader]:
     return train, val
 
 
-def main() -> None:
-    args = [arg for arg in sys.argv[1:] if arg != "pl"]
-    strategy, devices, n_trials, out_dir = args[:4]
-    studies = list(zip(args[4::2], args[5::2]))
+def run(
+    strategy: str, devices: int, n_trials: int, out_dir: str, studies: list[tuple[str, str]]
+) -> None:
+    """Run the studies; ``follow_rank_zero`` makes the ranks ddp re-launches join rank 0's."""
 
     def objective(trial: optuna.trial.Trial) -> float:
         lr = trial.suggest_float("lr", 0.01, 0.1, log=True)
@@ -110,6 +110,12 @@ def main() -> None:
         study = optuna.load_study(study_name=study_name, storage=url, pruner=PruneOneTrial())
         study.optimize(objective, n_trials=int(n_trials))
     (pathlib.Path(out_dir) / "done").write_text("ok")
+
+
+def main() -> None:
+    args = [arg for arg in sys.argv[1:] if arg != "pl"]
+    strategy, devices, n_trials, out_dir = args[:4]
+    run(strategy, int(devices), int(n_trials), out_dir, list(zip(args[4::2], args[5::2])))
 
 
 if __name__ == "__main__":
