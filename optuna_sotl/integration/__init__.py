@@ -22,7 +22,12 @@ _MODULE_OF = {
     "SoTLTrainerCallback": "optuna_sotl.integration._transformers",
 }
 
-__all__ = sorted(_MODULE_OF)
+__all__ = [
+    "SoTLDistributedReporter",
+    "SoTLLightningCallback",
+    "SoTLTrainerCallback",
+    "follow_rank_zero",
+]
 
 
 def __getattr__(name: str) -> Any:

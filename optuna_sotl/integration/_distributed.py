@@ -24,8 +24,8 @@ class SoTLDistributedReporter:
     Every rank calls :meth:`add` with its own minibatch losses (summed locally, no communication)
     and :meth:`end_epoch` after each epoch. There, the ranks' loss sums and counts are all-reduced
     once, so the epoch's mean is over **all** ranks' minibatches; rank 0 alone hands it to a
-    :class:`~optuna_sotl.SoTLReporter` on the trial (the storage writes, the user attributes and the
-    pruner's question), and broadcasts the outcome. When the trial is pruned, :meth:`end_epoch`
+    :class:`~optuna_sotl.SoTLReporter` on the trial (the storage writes, the user attributes and
+    the pruner's question), and broadcasts the outcome. When the trial is pruned, :meth:`end_epoch`
     raises :class:`optuna.TrialPruned` on **every** rank, so that all leave the loop together.
 
     The trial is needed on rank 0 only: pass the :class:`optuna.trial.Trial` there and ``None``
@@ -140,7 +140,9 @@ class SoTLDistributedReporter:
             optuna.TrialPruned: on every rank, when the pruner stops the trial.
             RuntimeError: on ranks > 0 when rank 0's report failed (rank 0 raises the error).
         """
-        mean, message = self.end_epoch_decision(val_loss=val_loss, val_metric=val_metric, step=step)
+        mean, message = self.end_epoch_decision(
+            val_loss=val_loss, val_metric=val_metric, step=step
+        )
         if message is not None:
             raise optuna.TrialPruned(message)
         return mean
@@ -193,7 +195,7 @@ class SoTLDistributedReporter:
         buffer = torch.tensor([total, float(count)], dtype=torch.float64, device=self._device)
         dist.all_reduce(buffer, op=dist.ReduceOp.SUM, group=self._group)
         total, count_float = buffer.tolist()
-        return total, int(round(count_float))
+        return total, round(count_float)
 
     def _broadcast(self, outcome: tuple[str, Any]) -> tuple[str, Any]:
         if not self._distributed:

@@ -161,7 +161,8 @@ class SoTLLightningCallback(_pl.Callback):
         if value is None:
             raise ValueError(
                 f"monitor={self._monitor!r} is not among the logged metrics "
-                f"{sorted(trainer.callback_metrics)}; log it with self.log({self._monitor!r}, ...)."
+                f"{sorted(trainer.callback_metrics)}; log it with "
+                f"self.log({self._monitor!r}, ...)."
             )
         self._validation = (trainer.current_epoch, float(value))
 

@@ -102,7 +102,7 @@ class SoTLTrainerCallback(transformers.TrainerCallback):
 
     def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._flush(control)  # an epoch whose evaluation never came
-        self._epoch = int(round(state.epoch or 0.0))
+        self._epoch = round(state.epoch or 0.0)
         self._metrics = None
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:

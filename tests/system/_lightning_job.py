@@ -1,16 +1,17 @@
 """A study trained with PyTorch Lightning and SoTLLightningCallback; run by test_integrations.py.
 
-``python tests/system/_lightning_job.py STRATEGY DEVICES N_TRIALS OUT_DIR URL STUDY [URL STUDY...] [pl]``
+``python tests/system/_lightning_job.py STRATEGY DEVICES N_TRIALS OUT_DIR URL STUDY [...] [pl]``
 
 N_TRIALS trials of a tiny regression on local random data, in each study in turn (one launch of
 the ranks serves them all). Trial 1 is pruned at step 1 by a deterministic pruner; the others
-train every epoch. Each rank writes the loss of each of its
-minibatches to ``OUT_DIR/losses-<study>-<trial>-<rank>.json``, from which the test computes the expected
-epoch means. ``pl`` as last argument imports the old name ``pytorch_lightning``.
+train every epoch. Each rank writes the loss of each of its minibatches to
+``OUT_DIR/losses-<study>-<trial>-<rank>.json``, from which the test computes the expected epoch
+means. ``pl`` as last argument imports the old name ``pytorch_lightning``.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import pathlib
@@ -65,16 +66,29 @@ class Regression(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=self.lr)
 
     def on_fit_end(self) -> None:
-        pathlib.Path(f"{self.out_path}-{self.global_rank}.json").write_text(json.dumps(self.losses))
+        pathlib.Path(f"{self.out_path}-{self.global_rank}.json").write_text(
+            json.dumps(self.losses)
+        )
 
 
 def loaders() -> tuple[DataLoader, DataLoader]:
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(96, 4, generator=generator)
-    y = x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]]) + 0.1 * torch.randn(96, 1, generator=generator)
+    noise = 0.1 * torch.randn(96, 1, generator=generator)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]]) + noise
     train = DataLoader(TensorDataset(x[:64], y[:64]), batch_size=8, shuffle=True)
     val = DataLoader(TensorDataset(x[64:], y[64:]), batch_size=16)
     return train, val
+
+
+def make_strategy(name: str) -> object:
+    # A 60 s process-group timeout: a rank left waiting fails instead of hanging.
+    if name not in ("ddp", "ddp_spawn"):
+        return name
+    start_method = "spawn" if name == "ddp_spawn" else "popen"
+    return L.strategies.DDPStrategy(
+        start_method=start_method, timeout=datetime.timedelta(seconds=60)
+    )
 
 
 def run(
@@ -90,7 +104,7 @@ def run(
         trainer = L.Trainer(
             accelerator="cpu",
             devices=int(devices),
-            strategy=strategy,
+            strategy=make_strategy(strategy),
             max_epochs=EPOCHS,
             callbacks=[callback],
             logger=False,

@@ -1,9 +1,10 @@
 """A study trained by a plain torch DDP loop with SoTLDistributedReporter; run by the tests.
 
-``python tests/system/_torch_ddp_job.py WORLD_SIZE N_TRIALS OUT_DIR MODE URL STUDY [URL STUDY...]``
+``python tests/system/_torch_ddp_job.py WORLD_SIZE N_TRIALS OUT_DIR MODE URL STUDY [...]``
 
-MODE is ``plain`` (rank 0 passes its trial, the other ranks ``None``) or ``tdt`` (every rank
-passes optuna-integration's TorchDistributedTrial). Trial 1 is pruned at step 1 by a
+The studies are run in turn by one launch of the ranks. MODE is ``plain`` (rank 0 passes its
+trial, the other ranks ``None``) or ``tdt`` (every rank passes optuna-integration's
+TorchDistributedTrial). Trial 1 is pruned at step 1 by a
 deterministic pruner. Each rank writes its minibatch losses to
 ``OUT_DIR/losses-<study>-<trial>-<rank>.json``; the ranks use gloo with a 60 s timeout, so that a
 rank left waiting fails instead of hanging.
@@ -73,7 +74,8 @@ def objective(trial: object, rank: int, out_dir: str, study_name: str, number: i
     return loss.item()
 
 
-def run(rank: int, world_size: int, n_trials: int, out_dir: str, mode: str, studies: list) -> None:
+def run(rank: int, world_size: int, n_trials: int, out_dir: str, studies: list) -> None:
+    torch.set_num_threads(1)  # one rank per core: more threads only contend
     dist.init_process_group(
         "gloo",
         init_method=f"file://{os.path.join(out_dir, 'rendezvous')}",
@@ -81,13 +83,15 @@ def run(rank: int, world_size: int, n_trials: int, out_dir: str, mode: str, stud
         world_size=world_size,
         timeout=datetime.timedelta(seconds=60),
     )
-    if mode == "tdt":
-        from optuna_integration import TorchDistributedTrial
-    for url, study_name in studies:
+    for mode, url, study_name in studies:
+        if mode == "tdt":
+            from optuna_integration import TorchDistributedTrial
         if rank == 0:
             study = optuna.load_study(study_name=study_name, storage=url, pruner=PruneOneTrial())
 
-            def rank_zero_objective(trial: optuna.trial.Trial) -> float:
+            def rank_zero_objective(
+                trial: optuna.trial.Trial, mode: str = mode, study_name: str = study_name
+            ) -> float:
                 wrapped = TorchDistributedTrial(trial) if mode == "tdt" else trial
                 return objective(wrapped, 0, out_dir, study_name, trial.number)
 
@@ -104,9 +108,9 @@ def run(rank: int, world_size: int, n_trials: int, out_dir: str, mode: str, stud
 
 
 def main() -> None:
-    world_size, n_trials, out_dir, mode = sys.argv[1:5]
-    studies = list(zip(sys.argv[5::2], sys.argv[6::2]))
-    args = (int(world_size), int(n_trials), out_dir, mode, studies)
+    world_size, n_trials, out_dir = sys.argv[1:4]
+    studies = list(zip(sys.argv[4::3], sys.argv[5::3], sys.argv[6::3]))
+    args = (int(world_size), int(n_trials), out_dir, studies)
     mp.spawn(run, args=args, nprocs=int(world_size))
     (pathlib.Path(out_dir) / "done").write_text("ok")
 

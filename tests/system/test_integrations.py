@@ -5,7 +5,8 @@ step 1 by a deterministic pruner. Every rank writes its minibatch losses to a fi
 checks from storage that the value stored at step e is the mean of all ranks' minibatch losses
 of epoch e, that every epoch of a finished trial is stored, that the pruned trial is PRUNED (not
 FAIL) and that the study went on to the next trial. Multi-process runs are child processes with
-a time limit and a 60 s gloo timeout, so that a rank left waiting fails the test.
+a time limit, their ranks with a 60 s process-group timeout, so that a rank left waiting fails
+the test instead of hanging it.
 """
 
 from __future__ import annotations
@@ -142,15 +143,15 @@ def test_lightning_ddp_spawn_two_ranks(tmp_path: pathlib.Path) -> None:
         check_study(supplier, name, tmp_path, n_trials=2, ranks=2)
 
 
-@pytest.mark.parametrize("mode", ["plain", "tdt"])
-def test_torch_ddp_two_ranks(tmp_path: pathlib.Path, mode: str) -> None:
-    if mode == "tdt":
-        pytest.importorskip("optuna_integration")
-    with studies(tmp_path) as opened:
-        pairs = [arg for supplier, name in opened for arg in (supplier.url, name)]
-        job = str(JOBS / "_torch_ddp_job.py")
-        run_job([job, "2", "3", str(tmp_path), mode, *pairs], timeout=300)
-        for supplier, name in opened:
+def test_torch_ddp_two_ranks(tmp_path: pathlib.Path) -> None:
+    # Without optuna-integration (rank 0 passes its trial, the others None), and with its
+    # TorchDistributedTrial on every rank; one launch of the ranks runs all the studies.
+    pytest.importorskip("optuna_integration")
+    with studies(tmp_path) as plain, studies(tmp_path) as wrapped:
+        runs = [("plain", s, n) for s, n in plain] + [("tdt", s, n) for s, n in wrapped]
+        args = [arg for mode, supplier, name in runs for arg in (mode, supplier.url, name)]
+        run_job([str(JOBS / "_torch_ddp_job.py"), "2", "3", str(tmp_path), *args], timeout=300)
+        for _, supplier, name in runs:
             check_study(supplier, name, tmp_path, n_trials=3, ranks=2)
 
 
