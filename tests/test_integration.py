@@ -1,0 +1,106 @@
+"""Fast checks of optuna_sotl.integration in one process (the multi-process runs are in
+tests/system/test_integrations.py)."""
+
+from __future__ import annotations
+
+import pickle
+
+import optuna
+from optuna.trial import TrialState
+import pytest
+
+
+torch = pytest.importorskip("torch")
+
+from optuna_sotl.integration import SoTLDistributedReporter  # noqa: E402
+
+
+class PruneAtStep(optuna.pruners.BasePruner):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return trial.last_step == self.step
+
+
+def test_distributed_reporter_without_process_group_reports_like_sotl_reporter(
+    make_study: object,
+) -> None:
+    study = make_study(pruner=PruneAtStep(1))
+
+    def objective(trial: optuna.trial.Trial) -> float:
+        reporter = SoTLDistributedReporter(trial)
+        assert (reporter.rank, reporter.world_size, reporter.resume_step) == (0, 1, 0)
+        for epoch in range(3):
+            for loss in (1.0 + epoch, torch.tensor(2.0 + epoch), torch.tensor([3.0 + epoch])):
+                reporter.add(loss)
+            assert reporter.end_epoch(val_loss=0.5) == pytest.approx(2.0 + epoch)
+        return 0.0
+
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == TrialState.PRUNED
+    assert trial.intermediate_values == {0: 2.0, 1: 3.0}
+    assert trial.user_attrs["sotl"] == pytest.approx(5.0)
+    assert trial.user_attrs["val_loss_curve"] == [0.5, 0.5]
+
+
+def test_distributed_reporter_errors_name_the_problem(make_study: object) -> None:
+    study = make_study()
+    trial = study.ask()
+    reporter = SoTLDistributedReporter(trial)
+    with pytest.raises(ValueError, match="no minibatch loss"):
+        reporter.end_epoch()
+    with pytest.raises(TypeError, match="trial must be an optuna.trial.Trial"):
+        SoTLDistributedReporter("not a trial")
+    with pytest.raises(ValueError, match="one-element"):
+        reporter.add(torch.ones(3))
+    assert "rank=0" in repr(reporter)
+    # Nothing was written by the failed calls.
+    assert study.trials[0].intermediate_values == {}
+
+
+def test_distributed_reporter_unwraps_torch_distributed_trial(make_study: object) -> None:
+    # optuna-integration's TorchDistributedTrial needs a process group; a stand-in of that name
+    # holding rank 0's trial is what the reporter looks at.
+    class TorchDistributedTrial:
+        def __init__(self, delegate: optuna.trial.Trial) -> None:
+            self._delegate = delegate
+
+    study = make_study()
+    trial = study.ask()
+    reporter = SoTLDistributedReporter(TorchDistributedTrial(trial))
+    reporter.add(4.0)
+    reporter.end_epoch()
+    assert study.trials[0].intermediate_values == {0: 4.0}
+
+
+def test_lightning_callback_checks_its_arguments_and_storage() -> None:
+    pytest.importorskip("lightning")
+    from optuna_sotl.integration import follow_rank_zero
+    from optuna_sotl.integration import SoTLLightningCallback
+
+    trial = optuna.create_study().ask()
+    with pytest.raises(TypeError, match="trial must be"):
+        SoTLLightningCallback(None)
+    with pytest.raises(TypeError, match="monitor"):
+        SoTLLightningCallback(trial, monitor=3)
+    with pytest.raises(ValueError, match="window"):
+        SoTLLightningCallback(trial, window=0)
+    callback = SoTLLightningCallback(trial, monitor="val_acc")
+    assert "monitor='val_acc'" in repr(callback)
+    # An in-memory study cannot reach spawned ranks: say so instead of losing their reports.
+    with pytest.raises(ValueError, match="in memory"):
+        pickle.dumps(callback)
+    callback.check_pruned()  # not pruned: nothing raised
+    assert follow_rank_zero(lambda trial: None) is False  # not a re-launched rank
+
+
+def test_trainer_callback_checks_its_arguments() -> None:
+    pytest.importorskip("transformers")
+    from optuna_sotl.integration import SoTLTrainerCallback
+
+    with pytest.raises(TypeError, match="monitor"):
+        SoTLTrainerCallback(optuna.create_study().ask(), monitor=1)
+    with pytest.raises(ValueError, match="window"):
+        SoTLTrainerCallback(None, window=0)
