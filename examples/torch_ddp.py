@@ -34,7 +34,7 @@ from optuna_sotl import SoTLPruner
 from optuna_sotl.integration import SoTLDistributedReporter
 
 
-EPOCHS = 6
+EPOCHS = 5
 
 
 def suggest(trial: object, use_tdt: bool) -> dict:
@@ -62,7 +62,7 @@ def objective(trial: object, use_tdt: bool, data: tuple, seed: int) -> float:
     x_train, y_train, x_val, y_val = data
     train = TensorDataset(x_train, y_train)
     sampler = DistributedSampler(train, shuffle=True, seed=seed)  # each rank: half the data
-    loader = DataLoader(train, batch_size=32, sampler=sampler)
+    loader = DataLoader(train, batch_size=64, sampler=sampler)
     hidden = params["hidden"]
     net = torch.nn.Sequential(
         torch.nn.Linear(64, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 10)
@@ -130,7 +130,7 @@ def run(rank: int, world_size: int, storage: str, n_trials: int, use_tdt: bool, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--tdt", action="store_true", help="use optuna-integration's trial")
     parser.add_argument("--storage", default=None, help="default: a SQLite file in a temp dir")
     args = parser.parse_args()
