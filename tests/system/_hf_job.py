@@ -60,7 +60,12 @@ def datasets() -> tuple[Points, Points]:
     return Points(x[:SAMPLES], y[:SAMPLES]), Points(x[SAMPLES:], y[SAMPLES:])
 
 
-def run(n_trials: int, out_dir: str, studies: list[tuple[str, str]]) -> None:
+def run(
+    n_trials: int,
+    out_dir: str,
+    studies: list[tuple[str, str]],
+    gradient_accumulation_steps: int = 1,
+) -> None:
     def objective(trial: optuna.trial.Trial) -> float:
         lr = trial.suggest_float("lr", 0.01, 0.1, log=True)
         torch.manual_seed(trial.number)
@@ -70,6 +75,7 @@ def run(n_trials: int, out_dir: str, studies: list[tuple[str, str]]) -> None:
             output_dir=str(pathlib.Path(out_dir) / "trainer"),
             num_train_epochs=EPOCHS,
             per_device_train_batch_size=BATCH,
+            gradient_accumulation_steps=gradient_accumulation_steps,
             per_device_eval_batch_size=32,
             learning_rate=lr,
             lr_scheduler_type="constant",

@@ -92,7 +92,12 @@ def make_strategy(name: str) -> object:
 
 
 def run(
-    strategy: str, devices: int, n_trials: int, out_dir: str, studies: list[tuple[str, str]]
+    strategy: str,
+    devices: int,
+    n_trials: int,
+    out_dir: str,
+    studies: list[tuple[str, str]],
+    accumulate_grad_batches: int = 1,
 ) -> None:
     """Run the studies; ``follow_rank_zero`` makes the ranks ddp re-launches join rank 0's."""
 
@@ -106,6 +111,7 @@ def run(
             devices=int(devices),
             strategy=make_strategy(strategy),
             max_epochs=EPOCHS,
+            accumulate_grad_batches=accumulate_grad_batches,
             callbacks=[callback],
             logger=False,
             enable_checkpointing=False,

@@ -109,12 +109,13 @@ def test_import_optuna_sotl_imports_no_framework() -> None:
 
 
 def test_lightning_one_process(tmp_path: pathlib.Path) -> None:
+    # With gradient accumulation: Lightning hands the callback the loss divided by 2.
     pytest.importorskip("lightning")
     from tests.system import _lightning_job
 
     with studies(tmp_path) as opened:
         pairs = [(supplier.url, name) for supplier, name in opened]
-        _lightning_job.run("auto", 1, 3, str(tmp_path), pairs)
+        _lightning_job.run("auto", 1, 3, str(tmp_path), pairs, accumulate_grad_batches=2)
         for supplier, name in opened:
             check_study(supplier, name, tmp_path, n_trials=3, ranks=1)
 
@@ -161,6 +162,8 @@ def test_hf_trainer(tmp_path: pathlib.Path) -> None:
     from tests.system import _hf_job
 
     with studies(tmp_path) as opened:
-        _hf_job.run(3, str(tmp_path), [(supplier.url, name) for supplier, name in opened])
+        pairs = [(supplier.url, name) for supplier, name in opened]
+        # Two micro-batches per optimisation step: the trainer's loss is each one's half.
+        _hf_job.run(3, str(tmp_path), pairs, gradient_accumulation_steps=2)
         for supplier, name in opened:
             check_study(supplier, name, tmp_path, n_trials=3, ranks=1)
