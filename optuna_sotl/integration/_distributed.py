@@ -8,8 +8,8 @@ import optuna
 import torch
 import torch.distributed as dist
 
-from optuna_sotl._loss_accumulator import LossAccumulator
-from optuna_sotl._reporter import SoTLReporter
+from optuna_sotl.reporter._loss_accumulator import LossAccumulator
+from optuna_sotl.reporter._reporter import SoTLReporter
 
 
 # What rank 0 broadcasts after each epoch: the outcome and its message.

@@ -12,7 +12,7 @@ import optuna
 import torch
 import torch.distributed as dist
 
-from optuna_sotl._validation import check_count
+from optuna_sotl._checks import check_count
 from optuna_sotl.integration import _trial_ref
 from optuna_sotl.integration._distributed import SoTLDistributedReporter
 

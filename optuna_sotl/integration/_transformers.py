@@ -8,7 +8,7 @@ from typing import Any
 import optuna
 import torch
 
-from optuna_sotl._validation import check_count
+from optuna_sotl._checks import check_count
 from optuna_sotl.integration._distributed import SoTLDistributedReporter
 
 
