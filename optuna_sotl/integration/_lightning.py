@@ -206,7 +206,9 @@ def follow_rank_zero(objective: Callable[[optuna.trial.Trial], Any]) -> bool:
     script's main block: on those ranks it calls ``objective`` with each trial that rank 0 trains
     (``optuna.TrialPruned`` is expected there and passed over), returns ``True`` when rank 0's
     process ends, and the script should then stop; on any other process it returns ``False`` at
-    once. Nothing is written to storage from these ranks.
+    once. Nothing is written to storage from these ranks. The followers are released when rank
+    0's process exits, so rank 0 should not start another multi-rank ``fit`` of its own after the
+    study in that process.
     """
     encoded = os.environ.get(_trial_ref.TRIAL_ENV)
     local_rank = os.environ.get("LOCAL_RANK")

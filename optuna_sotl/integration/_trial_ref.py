@@ -1,9 +1,10 @@
-"""A trial carried to another process: pickled with its study (storage, pruner), never in memory.
+"""A trial carried to another process, which opens the same storage (never an in-memory one).
 
-Spawned ranks (``ddp_spawn``) receive the callback, and with it the trial, by pickle; ranks that
-Lightning's ``ddp`` strategy re-launches as new scripts read it from an environment variable set
-by the launching process. Either way the other process opens the same storage, so the storage must
-be one that several processes can share (not :class:`optuna.storages.InMemoryStorage`).
+Spawned ranks (``ddp_spawn``) receive the callback, and with it the trial (its study, storage and
+pruner), by pickle; ranks that Lightning's ``ddp`` strategy re-launches as new scripts read a
+reference to it (storage, study name, trial id) from an environment variable set by the launching
+process, or from rank 0's broadcast. Either way the storage must be one that several processes
+can share (not :class:`optuna.storages.InMemoryStorage`).
 """
 
 from __future__ import annotations
@@ -30,16 +31,24 @@ def check_shared_storage(trial: optuna.trial.Trial) -> None:
 
 
 def encode(trial: optuna.trial.Trial) -> str:
+    """The storage, study name and trial id: enough to read the trial's parameters elsewhere.
+
+    Not the sampler nor the pruner (those ranks never sample nor prune), so the text stays small
+    whatever state they hold; an environment variable is copied into every child process.
+    """
     check_shared_storage(trial)
-    return base64.b64encode(pickle.dumps(trial)).decode("ascii")
+    backend = getattr(trial.storage, "_backend", trial.storage)
+    reference = (backend, trial.study.study_name, trial._trial_id)
+    return base64.b64encode(pickle.dumps(reference)).decode("ascii")
 
 
 def decode(text: str) -> optuna.trial.Trial:
     # The text comes from our own parent process (an environment variable it set for us).
-    trial = pickle.loads(base64.b64decode(text.encode("ascii")))
-    if not isinstance(trial, optuna.trial.Trial):
-        raise TypeError(f"{TRIAL_ENV} holds a {type(trial).__name__}, not a trial.")
-    return trial
+    storage, study_name, trial_id = pickle.loads(base64.b64decode(text.encode("ascii")))
+    study = optuna.load_study(
+        study_name=study_name, storage=storage, sampler=optuna.samplers.RandomSampler()
+    )
+    return optuna.trial.Trial(study, trial_id)
 
 
 def export(trial: optuna.trial.Trial) -> None:
