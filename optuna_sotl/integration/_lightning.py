@@ -174,11 +174,19 @@ class SoTLLightningCallback(_pl.Callback):
         if self._validation is not None and self._validation[0] == epoch:
             value = self._validation[1]
         is_loss = self._monitor is not None and "loss" in self._monitor.lower()
-        _, message = self._reporter.end_epoch_decision(
-            val_loss=value if is_loss else None,
-            val_metric=None if is_loss else value,
-            step=epoch,
-        )
+        try:
+            _, message = self._reporter.end_epoch_decision(
+                val_loss=value if is_loss else None,
+                val_metric=None if is_loss else value,
+                step=epoch,
+            )
+        except ValueError as error:
+            if "no minibatch loss" not in str(error):
+                raise
+            raise ValueError(
+                f"{error} SoTLLightningCallback reads the loss that training_step returns (a "
+                "tensor or a dict with 'loss'); return it, with manual optimisation too."
+            ) from None
         if message is None:
             return
         self._pruned_message = message
