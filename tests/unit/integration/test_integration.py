@@ -104,3 +104,34 @@ def test_trainer_callback_checks_its_arguments() -> None:
         SoTLTrainerCallback(optuna.create_study().ask(), monitor=1)
     with pytest.raises(ValueError, match="window"):
         SoTLTrainerCallback(None, window=0)
+
+
+def test_lightning_callback_says_where_the_loss_comes_from(tmp_path: object) -> None:
+    L = pytest.importorskip("lightning.pytorch")
+    from optuna_sotl.integration import SoTLLightningCallback
+
+    class ReturnsNothing(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(2, 1)
+
+        def training_step(self, batch: list, batch_idx: int) -> None:
+            return None  # Lightning skips the batch: there is no loss to report
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    storage = f"sqlite:///{tmp_path}/study.db"
+    trial = optuna.create_study(storage=storage).ask()
+    data = torch.utils.data.TensorDataset(torch.ones(4, 2))
+    trainer = L.Trainer(
+        max_epochs=1,
+        callbacks=[SoTLLightningCallback(trial)],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with pytest.raises(ValueError, match="training_step returns"):
+        trainer.fit(ReturnsNothing(), torch.utils.data.DataLoader(data, batch_size=2))
+    assert trial.storage.get_trial(trial._trial_id).intermediate_values == {}
