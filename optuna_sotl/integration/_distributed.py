@@ -22,32 +22,40 @@ class SoTLDistributedReporter:
     """:class:`~optuna_sotl.SoTLReporter` for a training loop run by every rank of a process group.
 
     Every rank calls :meth:`add` with its own minibatch losses (summed locally, no communication)
-    and :meth:`end_epoch` after each epoch. There, the ranks' loss sums and counts are all-reduced
-    once, so the epoch's mean is over **all** ranks' minibatches; rank 0 alone hands it to a
-    :class:`~optuna_sotl.SoTLReporter` on the trial (the storage writes, the user attributes and
-    the pruner's question), and broadcasts the outcome. When the trial is pruned, :meth:`end_epoch`
-    raises :class:`optuna.TrialPruned` on **every** rank, so that all leave the loop together.
+    and :meth:`end_epoch` after each epoch, where the ranks' sums and counts are all-reduced once:
+    the epoch's mean is over **all** ranks' minibatches. Rank 0 alone hands it to a
+    :class:`~optuna_sotl.SoTLReporter` on the trial (storage writes, user attributes, the
+    pruner's question) and broadcasts the outcome; when pruned, :meth:`end_epoch` raises
+    :class:`optuna.TrialPruned` on **every** rank. Pass the trial on rank 0 and ``None`` elsewhere,
+    or optuna-integration's ``TorchDistributedTrial`` on every rank (rank 0's trial is taken from
+    it). Validation values are read on rank 0. Construct it and call :meth:`end_epoch` on every
+    rank (both communicate); without a process group it is a plain reporter, as below.
+    ``examples/torch_ddp.py`` runs it on 2 ranks.
 
-    The trial is needed on rank 0 only: pass the :class:`optuna.trial.Trial` there and ``None``
-    (or anything) elsewhere, or pass optuna-integration's ``TorchDistributedTrial`` on every rank
-    (rank 0's own trial is taken from it; the other ranks never touch storage). Validation values
-    are taken from rank 0: reduce them yourself if each rank measures a part. Without an
-    initialised process group it behaves as a :class:`~optuna_sotl.SoTLReporter`.
-
-    Construct it, and call :meth:`end_epoch`, on every rank of the group (both communicate).
-
-    Example (every rank; rank 0 runs ``study.optimize``, the others call ``objective(None)`` as
-    many times and catch ``optuna.TrialPruned``; see ``examples/torch_ddp.py``):
+    Example:
 
         .. code-block:: python
 
-            reporter = SoTLDistributedReporter(trial)  # trial is None on ranks > 0
-            for epoch in range(epochs):
-                for x, y in loader:  # a DistributedSampler shards the data
-                    loss = loss_fn(ddp_model(x), y)
-                    ...
-                    reporter.add(loss)
-                reporter.end_epoch(val_metric=accuracy)  # raises TrialPruned on every rank
+            import optuna
+            import torch
+            from optuna_sotl import SoTLPruner
+            from optuna_sotl.integration import SoTLDistributedReporter
+
+
+            def objective(trial):  # under DDP: ranks > 0 pass None and catch TrialPruned
+                lr = trial.suggest_float("lr", 0.01, 0.5, log=True)
+                reporter = SoTLDistributedReporter(trial)
+                weight = torch.tensor(5.0)
+                for epoch in range(6):
+                    for _ in range(10):  # this rank's minibatches
+                        weight = weight - lr * weight
+                        reporter.add(weight**2)
+                    reporter.end_epoch()  # one all-reduce; raises TrialPruned on every rank
+                return float(weight**2)
+
+
+            study = optuna.create_study(pruner=SoTLPruner(n_startup_trials=2))
+            study.optimize(objective, n_trials=5)
 
     Args:
         trial:

@@ -47,27 +47,16 @@ _followers = False
 class SoTLLightningCallback(_pl.Callback):
     """Reports a trial's SoTL from PyTorch Lightning: every rank's losses, rank 0 writes.
 
-    After each training epoch the mean of the minibatch losses of **all** ranks (their sums and
-    counts all-reduced once per epoch; nothing per minibatch) is reported at step = epoch index,
-    with the user attributes ``sotl``, ``sotl_e`` and, when ``monitor`` is given, the monitored
-    validation value of that epoch, as :class:`~optuna_sotl.SoTLReporter` writes them (a name with
-    ``loss`` in it goes to ``val_loss`` / ``val_loss_curve``, any other to ``val_metric`` /
-    ``val_metric_curve``). Lightning validates *before* ``on_train_epoch_end``: the value of the
-    validation run of the same epoch is taken; an epoch without validation records none.
-
-    When the pruner says stop, every rank gets the decision and sets ``trainer.should_stop``, so
-    ``fit`` returns normally everywhere; then call :meth:`check_pruned`, which raises
-    :class:`optuna.TrialPruned` (the trial ends PRUNED, not FAIL). Only rank 0 writes to storage.
-
-    The minibatch loss is the ``loss`` your ``training_step`` returns (a tensor, or the ``"loss"``
-    of a dict), times ``accumulate_grad_batches`` (Lightning divides it); with manual optimisation
-    return the loss from ``training_step`` too.
-
-    Strategies: one process; ``ddp_spawn`` (the spawned ranks get the trial by pickle); ``ddp``,
-    which re-runs your script for ranks > 0: start the script with :func:`follow_rank_zero`, so
-    that those ranks train the trials rank 0 trains. Multi-process training needs a storage that
-    processes share (SQLite, PostgreSQL, MySQL, a journal file...). Suggest every parameter before
-    creating the callback (re-launched ranks read them from storage), and create one per ``fit``.
+    After each training epoch the mean of the minibatch losses of **all** ranks (sums and counts
+    all-reduced once per epoch) is reported at step = epoch index, with the user attributes of
+    :class:`~optuna_sotl.SoTLReporter` and the ``monitor`` value of the same epoch's validation
+    (to ``val_loss`` if its name has ``loss`` in it, else to ``val_metric``). The loss is what
+    ``training_step`` returns (a tensor or a dict's ``"loss"``). When the pruner says stop, every
+    rank sets ``trainer.should_stop``; after ``fit``, :meth:`check_pruned` raises
+    :class:`optuna.TrialPruned`. Works in one process, with ``ddp_spawn`` (ranks get the trial by
+    pickle) and with ``ddp`` (start the script with :func:`follow_rank_zero`). Multi-process
+    training needs a storage processes share; suggest every parameter before creating the
+    callback, and create one per ``fit``. See the README's "Lightning, DDP and Hugging Face".
 
     Example:
 

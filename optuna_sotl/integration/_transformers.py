@@ -25,16 +25,12 @@ class SoTLTrainerCallback(transformers.TrainerCallback):
 
     The loss of each optimisation step is the one the trainer computes and backpropagates (what
     ``Trainer.training_step`` returns, summed over gradient-accumulation micro-batches), not the
-    smoothed ``loss`` of the logs. Each epoch's mean over the steps, over all processes when the
-    trainer runs distributed, is reported at step = epoch index with the SoTL user attributes, as
-    :class:`~optuna_sotl.SoTLReporter` writes them. The evaluation of the epoch (``on_evaluate``)
-    is recorded with it: ``eval_loss`` as ``val_loss`` and ``monitor`` (by default the trainer's
-    ``metric_for_best_model``) as ``val_metric``; with ``eval_strategy="epoch"`` the report waits
-    for that evaluation, which the trainer runs after ``on_epoch_end``.
-
-    When the pruner says stop, ``control.should_training_stop`` ends training after the epoch; at
-    the end of ``train`` (after the trainer's own clean-up, in ``on_train_end``) the callback
-    raises :class:`optuna.TrialPruned`, so the objective ends PRUNED without further code.
+    smoothed ``loss`` of the logs. Each epoch's mean over the steps (over all processes when the
+    trainer runs distributed) is reported at step = epoch index with the user attributes of
+    :class:`~optuna_sotl.SoTLReporter`, together with the epoch's ``on_evaluate``: ``eval_loss``
+    as ``val_loss`` and ``monitor`` (by default ``metric_for_best_model``) as ``val_metric``.
+    When the pruner says stop, ``control.should_training_stop`` ends training after the epoch,
+    and ``train`` raises :class:`optuna.TrialPruned` at its end (in ``on_train_end``).
 
     Example:
 
