@@ -124,8 +124,11 @@ class SoTLDistributedReporter:
 
     def add(self, loss: object) -> None:
         """Add this rank's minibatch loss to the epoch (no communication, no device sync)."""
-        torch_loss = isinstance(loss, torch.Tensor)
-        if torch_loss and loss.dtype.is_floating_point and loss.device.type != "mps":
+        if (
+            isinstance(loss, torch.Tensor)
+            and loss.dtype.is_floating_point
+            and loss.device.type != "mps"
+        ):
             # Summed in float64 so that the epoch's mean does not depend on the summation order.
             loss = loss.detach().to(torch.float64)
         self._epoch.add(loss)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 from collections.abc import Callable
 from collections.abc import Mapping
+import importlib
 import os
 from typing import Any
 
@@ -18,22 +19,24 @@ from optuna_sotl.integration._distributed import SoTLDistributedReporter
 
 
 def _import_lightning() -> Any:
-    try:
-        import lightning.pytorch as pl
-    except ImportError:
+    for name in ("lightning.pytorch", "pytorch_lightning"):
         try:
-            import pytorch_lightning as pl
-        except ImportError as error:
-            raise ImportError(
-                "SoTLLightningCallback needs PyTorch Lightning >= 2: "
-                "pip install 'optuna-sotl[lightning]'."
-            ) from error
-    if int(pl.__version__.split(".")[0]) < 2:
-        raise ImportError(f"SoTLLightningCallback needs Lightning >= 2, found {pl.__version__}.")
-    return pl
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        version = str(getattr(module, "__version__", "0"))
+        if int(version.split(".")[0]) < 2:
+            raise ImportError(f"SoTLLightningCallback needs Lightning >= 2, found {version}.")
+        return module
+    raise ImportError(
+        "SoTLLightningCallback needs PyTorch Lightning >= 2: pip install 'optuna-sotl[lightning]'."
+    )
 
 
-_pl = _import_lightning()
+# Lightning's own Callback class (of ``lightning`` if installed, else of ``pytorch_lightning``);
+# the trainer of either calls the hooks by name.
+_Callback: Any = _import_lightning().Callback
+
 
 # The trial rank 0 prunes is marked in storage, for the launching process of ddp_spawn, whose own
 # callback object never runs (the ranks are spawned copies of it).
@@ -44,7 +47,7 @@ PRUNED_ATTR = "optuna_sotl:pruned"
 _followers = False
 
 
-class SoTLLightningCallback(_pl.Callback):
+class SoTLLightningCallback(_Callback):
     """Reports a trial's SoTL from PyTorch Lightning: every rank's losses, rank 0 writes.
 
     After each training epoch the mean of the minibatch losses of **all** ranks (sums and counts

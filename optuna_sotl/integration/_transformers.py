@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from types import FrameType
 from typing import Any
 
 import optuna
@@ -162,7 +163,7 @@ class SoTLTrainerCallback(transformers.TrainerCallback):
 def _find_trainer(callback: SoTLTrainerCallback) -> Any:
     # Callback hooks do not receive the trainer; the frame that called on_train_begin belongs to
     # the Trainer whose callback handler holds this callback.
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         candidate = frame.f_locals.get("self")
         if isinstance(candidate, transformers.Trainer) and any(
