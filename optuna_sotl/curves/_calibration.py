@@ -105,7 +105,7 @@ def evaluate_self_calibrating(
     final_val = curves.val_metric[:, -1]
     later = -final_val if higher else final_val
     target = curves.result if curves.result_higher_is_better else -curves.result
-    n_calibration = max(3, round(fraction * curves.n_archs))
+    n_calibration = check_calibration_size(curves.n_archs, fraction)
     metric = ValidationMetric(higher_is_better=higher)
 
     rows = []
@@ -140,6 +140,19 @@ def evaluate_self_calibrating(
         tuple(rows), float(fraction), seeds, curves.val_metric_key, curves.result_key,
         curves.n_archs,
     )
+
+
+def check_calibration_size(n_archs: int, fraction: float) -> int:
+    """The number of architectures to calibrate on; ValueError when too few remain to score."""
+    n_calibration = max(3, round(fraction * n_archs))
+    # Spearman's rho on the held-out architectures needs at least two of them.
+    if n_archs - n_calibration < 2:
+        raise ValueError(
+            f"the self-calibrating evaluation calibrates on {n_calibration} architectures and "
+            f"scores at least 2 others, so it needs at least {n_calibration + 2}; the file "
+            f"has {n_archs}."
+        )
+    return n_calibration
 
 
 def _spearman(stats: object, goodness: np.ndarray, target: np.ndarray) -> float:

@@ -7,6 +7,8 @@ import os
 import sys
 from typing import Any
 
+from optuna_sotl._output_paths import check_output_paths
+
 
 def add_curves_parser(subparsers: Any) -> None:
     from optuna_sotl.curves._rank import DEFAULT_BUDGETS
@@ -119,9 +121,11 @@ def _emit(markdown: str, csv_text: str, csv_path: str | None) -> None:
 
 
 def _run_rank(args: argparse.Namespace) -> int:
+    from optuna_sotl.curves._calibration import check_calibration_size
     from optuna_sotl.curves._loader import load_curves
     from optuna_sotl.curves._rank import rank_estimators
 
+    check_output_paths({"--csv": args.csv, "--plot": args.plot}, stdout_ok={"--csv"})
     if args.self_calibrating and args.calibration_seeds < 1:
         raise ValueError(f"--calibration-seeds must be at least 1, got {args.calibration_seeds}.")
     if args.self_calibrating and not 0.0 < args.calibration_fraction < 1.0:
@@ -129,6 +133,8 @@ def _run_rank(args: argparse.Namespace) -> int:
             f"--calibration-fraction must be in (0, 1), got {args.calibration_fraction}."
         )
     curves = load_curves(args.path)
+    if args.self_calibrating:
+        check_calibration_size(curves.n_archs, args.calibration_fraction)
     table = rank_estimators(curves, budgets=args.budgets)
     _emit(table.to_markdown(), table.to_csv(), args.csv)
     if args.plot:
@@ -153,6 +159,9 @@ def _run_search(args: argparse.Namespace) -> int:
     from optuna_sotl.curves._search_report import save_traces
     from optuna_sotl.curves._search_report import summarize_search
 
+    check_output_paths(
+        {"--traces": args.traces, "--csv": args.csv, "--plot": args.plot}, stdout_ok={"--csv"}
+    )
     if not os.path.exists(args.path):
         raise FileNotFoundError(f"learning-curve file {args.path!r} does not exist.")
     result = run_search(
