@@ -10,6 +10,7 @@ from optuna_sotl._hyperband import SoTLHyperbandPruner
 from optuna_sotl._pruner import SoTLPruner
 from optuna_sotl._regularized_evolution import RegularizedEvolutionSampler
 from optuna_sotl._reporter import SoTLReporter
+from optuna_sotl._reporter import SoTLReporterWarning
 from optuna_sotl._sampler import SoTLSampler
 from optuna_sotl._self_calibrating import SelfCalibratingEstimator
 from optuna_sotl._successive_halving import SoTLSuccessiveHalvingPruner
@@ -22,6 +23,7 @@ from optuna_sotl.estimators import SoVL
 from optuna_sotl.estimators import ValidationMetric
 from optuna_sotl.rules import BaseRule
 from optuna_sotl.rules import PercentileRule
+from optuna_sotl.stale import fail_stale_trials
 
 
 __version__ = "0.1.0"
@@ -39,8 +41,10 @@ __all__ = [
     "SoTLHyperbandPruner",
     "SoTLPruner",
     "SoTLReporter",
+    "SoTLReporterWarning",
     "SoTLSampler",
     "SoTLSuccessiveHalvingPruner",
     "SoVL",
     "ValidationMetric",
+    "fail_stale_trials",
 ]
