@@ -39,7 +39,7 @@ _AT_HOST = re.compile(
     r"@(?:\[[0-9A-Za-z:.%]*\]|[A-Za-z0-9._~%\-]+)(?::[A-Za-z0-9_%.\-]*)?(?=$|[/?#\s'\"),;\]>])"
 )
 # ``?password=...`` and its spellings, which some drivers accept in the query.
-_PASSWORD_IN_QUERY = re.compile(r"(?P<head>[?&;](?:password|passwd|pwd)=)[^&#\r\n]+", re.I)
+_PASSWORD_IN_QUERY = re.compile(r"(?P<head>[?&;](?:password|passwd|pwd)=)[^&\r\n]+", re.I)
 # A password shorter than this is not searched for verbatim: replacing every "ab" in a message
 # would garble it. The URL-shaped masking above still hides it.
 _MIN_VERBATIM = 4

@@ -7,6 +7,7 @@ no sampler or pruner ever sees it finish, and a study that counts its trials nev
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import math
@@ -40,7 +41,7 @@ class StaleTrial:
 
 
 def find_stale_trials(study: optuna.Study, *, older_than: float) -> list[FrozenTrial]:
-    """The study's RUNNING trials that started more than ``older_than`` seconds ago."""
+    """The study's RUNNING trials that started at least ``older_than`` seconds ago."""
     _check_study(study)
     older_than = _check_age(older_than)
     now = datetime.datetime.now()  # Optuna stores naive local times
@@ -49,7 +50,7 @@ def find_stale_trials(study: optuna.Study, *, older_than: float) -> list[FrozenT
         trial
         for trial in running
         if trial.datetime_start is not None
-        and (now - trial.datetime_start).total_seconds() > older_than
+        and (now - trial.datetime_start).total_seconds() >= older_than
     ]
 
 
@@ -60,7 +61,7 @@ def fail_stale_trials(
     retry: bool = False,
     max_retry: int | None = None,
 ) -> list[StaleTrial]:
-    """Mark FAIL the RUNNING trials that started more than ``older_than`` seconds ago.
+    """Mark FAIL the RUNNING trials that started at least ``older_than`` seconds ago.
 
     With ``retry=True`` each is re-queued as a WAITING trial with its parameters, user
     attributes and stored epochs, exactly as
@@ -107,7 +108,9 @@ def fail_stale_trials(
         failed = _fail(study, trial)
         retried_as = None
         if failed and retry:
-            callback(study, study._storage.get_trial(trial._trial_id))
+            # A copy: the callback appends to the trial's retry history in place, and a journal
+            # storage hands out its cached trial, whose history would then change under it.
+            callback(study, copy.deepcopy(study._storage.get_trial(trial._trial_id)))
             retried_as = _retry_of(study, trial.number)
         results.append(
             StaleTrial(
