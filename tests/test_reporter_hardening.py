@@ -110,7 +110,9 @@ def test_resuming_with_step_is_silent() -> None:
     assert stored(study, retry).intermediate_values == {0: 3.0, 1: 2.0, 2: 1.0}
 
 
-@pytest.mark.parametrize("huge", [10**400, -(10**400), Fraction(10**400, 3)])
+@pytest.mark.parametrize(
+    "huge", [10**400, -(10**400), Fraction(10**400, 3)], ids=["int", "-int", "fraction"]
+)
 def test_a_loss_beyond_the_float_range_is_named(huge: object) -> None:
     reporter = SoTLReporter(optuna.create_study().ask())
     with pytest.raises(ValueError, match="loss is too large for a float"):
