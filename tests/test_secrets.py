@@ -59,6 +59,9 @@ BAD_URLS = [
     f"grpc://user:{SECRET}@127.0.0.1",  # no port
     f"sqlite:////nonexistent-dir/study.db?password={SECRET}",
     f"user:{SECRET}@127.0.0.1:5432/test",  # no scheme
+    f"postgresql+psycopg2://postgres:{SECRET}' \"x@127.0.0.1:1/test",  # quotes and a space
+    f"mysql+pymysql://root:{SECRET}%27%20x@127.0.0.1:1/test",  # the same, URL-encoded
+    f"redis://:{SECRET}' x@127.0.0.1:1/0",
 ]
 
 
@@ -88,6 +91,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     [
         f"postgresql+psycopg2://postgres:{SECRET}@127.0.0.1:1/test",
         f"postgresql+psycopg2://postgres:p@{SECRET}@127.0.0.1:5432/test",
+        f"postgresql+psycopg2://postgres:{SECRET}' x\"@127.0.0.1:1/test",
     ],
 )
 def test_cli_error_does_not_show_the_password(url: str) -> None:
