@@ -239,9 +239,9 @@ class SoTLReporter:
         warnings.warn(
             f"trial {self._trial.number} is a retry that inherited steps "
             f"0..{self._resume_step - 1}; end_epoch() without step= counts from 0, so this "
-            f"epoch is taken for step {step} "
-            "trained again and not stored. If the loop resumed from a checkpoint, pass "
-            f"step=epoch (from reporter.resume_step = {self._resume_step}).",
+            f"epoch is taken as step {step} trained again, and its stored loss is kept. If the "
+            "loop resumed from a checkpoint, pass step=epoch (from reporter.resume_step = "
+            f"{self._resume_step}).",
             SoTLReporterWarning,
             stacklevel=3,
         )
