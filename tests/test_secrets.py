@@ -222,3 +222,22 @@ def test_demo_dashboard_command_masks_a_quoted_password() -> None:
 
     command = _dashboard_command(_url("S3'CRET pw"))
     assert "S3" not in command and "postgres:***@127.0.0.1" in command
+
+
+@pytest.mark.parametrize("password", ["S3'CRET-pw", "S3%27C%20R%40ET"])
+def test_report_header_masks_a_quoted_or_encoded_password(password: str, capsys) -> None:
+    # PostgreSQL trusts local connections, so a URL with any password still opens it.
+    from optuna_sotl import _cli
+
+    require_server("PostgreSQL", "127.0.0.1", 5432)
+    url = POSTGRES_URL.replace("postgres@", f"postgres:{password}@", 1)
+    name = f"optuna-sotl-test-secrets-header-{uuid.uuid4().hex[:8]}"
+    study = optuna.create_study(storage=POSTGRES_URL, study_name=name)
+    try:
+        study.add_trial(optuna.create_trial(value=1.0, intermediate_values={0: 1.0}))
+        assert _cli.main(["report", "--storage", url, "--study", name]) == 0
+        out = capsys.readouterr().out
+        assert "postgres:***@" in out
+        assert all(spelling not in out for spelling in _spellings(password) + ["C R@ET"])
+    finally:
+        optuna.delete_study(study_name=name, storage=POSTGRES_URL)
