@@ -27,6 +27,7 @@ from optuna_sotl.curves._search_configs import ReportMode
 from optuna_sotl.curves._search_configs import search_configs
 from optuna_sotl.curves._search_configs import SearchConfig
 
+
 # A sampler that only proposes architectures missing from the file would loop forever.
 _MAX_MISSING_IN_A_ROW = 10_000
 

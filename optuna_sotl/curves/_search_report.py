@@ -15,6 +15,7 @@ import numpy as np
 
 from optuna_sotl.curves._search import SearchResult
 
+
 # A quantile that interpolates towards a run with no result yet is itself "no result": infinities
 # become the largest float for np.quantile, and anything this large afterwards becomes inf again.
 _HUGE = np.finfo(np.float64).max

@@ -18,7 +18,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-from optuna_sotl._validation import check_count
+from optuna_sotl._checks import check_optional_count
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,8 +96,7 @@ def fail_stale_trials(
     _check_study(study)
     if not isinstance(retry, bool):
         raise TypeError(f"retry must be a bool, got {retry!r}.")
-    if max_retry is not None:
-        max_retry = check_count("max_retry", max_retry)
+    max_retry = check_optional_count("max_retry", max_retry)
     stale = find_stale_trials(study, older_than=older_than)
     callback = RetryHeartbeatStaleTrialCallback(
         max_retry=max_retry, inherit_intermediate_values=True
