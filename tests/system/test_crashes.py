@@ -237,7 +237,6 @@ def check_trial_is_whole(trial: optuna.trial.FrozenTrial) -> None:
     if not steps:
         return
     crashed = trial.state == TrialState.FAIL
-    retried = RetryHeartbeatStaleTrialCallback.retried_trial_number(trial) is not None
     sums = [sum(losses), sum(losses[:-1])] if crashed else [sum(losses)]
     assert any(trial.user_attrs["sotl"] == pytest.approx(s, rel=1e-12) for s in sums), (
         trial.number, trial.state, losses, trial.user_attrs,
