@@ -173,11 +173,14 @@ def _open_journal_or_grpc(url: str, scheme: str, masked: str) -> optuna.storages
         path = url[len("journal://") :]
         if not path:
             raise ValueError(f"storage journal URL names no file: {masked!r}.")
-        backend = optuna.storages.journal.JournalFileBackend(path)
-        return optuna.storages.JournalStorage(backend)
+        from optuna.storages.journal import JournalFileBackend
+
+        return optuna.storages.JournalStorage(JournalFileBackend(path))
     if scheme in ("redis", "rediss"):
         _require("redis", "the Redis client", "redis", masked)
-        return optuna.storages.JournalStorage(optuna.storages.journal.JournalRedisBackend(url))
+        from optuna.storages.journal import JournalRedisBackend
+
+        return optuna.storages.JournalStorage(JournalRedisBackend(url))
     parts = urlsplit(url)
     if parts.hostname is None or parts.port is None:
         raise ValueError(f"storage gRPC URL needs a host and a port, got {masked!r}.")
