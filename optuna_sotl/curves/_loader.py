@@ -158,10 +158,13 @@ _HEADER_READERS = {
 def _check_declared_size(archive: np.lib.npyio.NpzFile, key: str, path: str) -> None:
     # A corrupt header may declare 10**12 elements: numpy would try to allocate terabytes before
     # noticing the data is not there. Compare the declared size with the stored one first.
-    member = key if key in archive.zip.namelist() else key + ".npy"
+    zipped = archive.zip
+    if zipped is None:
+        return  # not read from a zip file: nothing to compare with
+    member = key if key in zipped.namelist() else key + ".npy"
     try:
-        stored = archive.zip.getinfo(member).file_size
-        with archive.zip.open(member) as file:
+        stored = zipped.getinfo(member).file_size
+        with zipped.open(member) as file:
             version = np.lib.format.read_magic(file)
             read_header = _HEADER_READERS.get(version)
             if read_header is None:

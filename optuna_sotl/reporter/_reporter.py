@@ -28,7 +28,30 @@ MAX_STEP = 2**31 - 1
 
 
 class SoTLReporterWarning(UserWarning):
-    """A :class:`SoTLReporter` call whose meaning is ambiguous (e.g. a retry counted from 0)."""
+    """A :class:`SoTLReporter` call whose meaning is ambiguous: a retry counted from 0.
+
+    A retried trial inherits its failed attempt's epochs; ``end_epoch()`` without ``step=`` then
+    takes the loop for one that trains from epoch 0 again and keeps the stored losses. A loop that
+    restored a checkpoint must pass ``step=epoch`` instead, or its epochs would be dropped.
+
+    Example:
+
+        .. code-block:: python
+
+            import warnings
+
+            import optuna
+            from optuna_sotl import SoTLReporter
+            from optuna_sotl import SoTLReporterWarning
+
+            study = optuna.create_study()
+            reporter = SoTLReporter(study.ask())
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", SoTLReporterWarning)  # never count from 0 here
+                for epoch in range(reporter.resume_step, 3):
+                    reporter.add(1.0 / (epoch + 1))
+                    reporter.end_epoch(step=epoch)
+    """
 
 
 class SoTLReporter:

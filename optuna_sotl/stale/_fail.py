@@ -46,12 +46,7 @@ def find_stale_trials(study: optuna.Study, *, older_than: float) -> list[FrozenT
     older_than = _check_age(older_than)
     now = datetime.datetime.now()  # Optuna stores naive local times
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    return [
-        trial
-        for trial in running
-        if trial.datetime_start is not None
-        and (now - trial.datetime_start).total_seconds() >= older_than
-    ]
+    return [trial for trial in running if _age(now, trial) >= older_than]
 
 
 def fail_stale_trials(
@@ -79,8 +74,10 @@ def fail_stale_trials(
             import optuna
             from optuna_sotl import fail_stale_trials
 
-            study = optuna.load_study(study_name="nas", storage=storage)
-            for stale in fail_stale_trials(study, older_than=6 * 3600, retry=True):
+            study = optuna.create_study()  # in practice optuna.load_study(..., storage=URL)
+            study.ask()  # a trial whose worker was killed: RUNNING for good
+            # In practice a bound above the longest trial's duration, e.g. 6 * 3600.
+            for stale in fail_stale_trials(study, older_than=0, retry=True):
                 print(stale.number, "->", stale.retried_as)
 
     Args:
@@ -114,13 +111,20 @@ def fail_stale_trials(
         results.append(
             StaleTrial(
                 number=trial.number,
-                age_seconds=(now - trial.datetime_start).total_seconds(),
+                age_seconds=_age(now, trial),
                 n_epochs=len(trial.intermediate_values),
                 failed=failed,
                 retried_as=retried_as,
             )
         )
     return results
+
+
+def _age(now: datetime.datetime, trial: FrozenTrial) -> float:
+    # A RUNNING trial always has a start time; without one it cannot be judged stale.
+    if trial.datetime_start is None:
+        return -math.inf
+    return (now - trial.datetime_start).total_seconds()
 
 
 def _fail(study: optuna.Study, trial: FrozenTrial) -> bool:
@@ -148,6 +152,7 @@ def _check_study(study: object) -> None:
 def _check_age(older_than: object) -> float:
     if isinstance(older_than, bool) or not isinstance(older_than, numbers.Real):
         raise TypeError(f"older_than must be a number of seconds, got {older_than!r}.")
-    if not (math.isfinite(older_than) and older_than >= 0):
+    seconds = float(older_than)
+    if not (math.isfinite(seconds) and seconds >= 0):
         raise ValueError(f"older_than must be finite and not negative, got {older_than}.")
-    return float(older_than)
+    return seconds
