@@ -24,6 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import DEFAULT_DATA  # noqa: E402
 from _common import header  # noqa: E402
+from _common import portable  # noqa: E402
+from _common import require_data  # noqa: E402
 from _common import results_path  # noqa: E402
 
 
@@ -234,6 +236,7 @@ def main() -> int:
             saved = json.load(file)
         write_results(saved["rows"], saved["api_notes"], argparse.Namespace(**saved["args"]))
         return 0
+    args.data = require_data(args.data)
     sizes = [int(size) for size in args.sizes.split(",")]
     storages = args.storages.split(",")
 
@@ -266,7 +269,9 @@ def main() -> int:
                 if url is not None:
                     optuna.delete_study(study_name=name, storage=storage)
     with open(results_path("overhead.json"), "w", encoding="utf-8") as file:
-        json.dump({"rows": rows, "api_notes": api_notes, "args": vars(args)}, file, indent=1)
+        # The data path as the results' command line shows it: no folder of this machine.
+        saved_args = {**vars(args), "data": portable(args.data)}
+        json.dump({"rows": rows, "api_notes": api_notes, "args": saved_args}, file, indent=1)
     write_results(rows, api_notes, args)
     return 0
 

@@ -1,6 +1,6 @@
 """Reading recorded learning curves from the documented ``.npz`` layout.
 
-The layout (``shared/data/README.md``): ``train_loss`` and ``val_loss`` of shape ``(N, T)`` (column
+The layout (``docs/data.md``): ``train_loss`` and ``val_loss`` of shape ``(N, T)`` (column
 ``j`` is epoch ``j + 1``), the final result ``test_acc`` (higher is better) or ``test_loss`` (lower
 is better) of shape ``(N,)``, and optionally ``val_acc`` / ``train_acc`` ``(N, T)``, ``ops``
 ``(N, E)`` strings with ``edges`` ``(E,)``, ``arch_id`` / ``params`` / ``train_seconds`` ``(N,)``.

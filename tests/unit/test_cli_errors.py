@@ -168,7 +168,12 @@ def test_a_broken_curves_file_is_one_line_naming_it(
 def test_self_calibrating_on_too_few_architectures_is_named(tmp_path: Path, capsys) -> None:
     path = curves_file(tmp_path, n_archs=2)
     code, out, err = run_cli(capsys, "curves", "rank", path, "--self-calibrating")
-    assert_one_line_error(code, out, err, "needs at least 5", "the file has 2")
+    assert_one_line_error(code, out, err, "needs at least 5", "there are 2")
+    six = curves_file(tmp_path, n_archs=6, name="six.npz")
+    code, out, err = run_cli(
+        capsys, "curves", "rank", six, "--self-calibrating", "--calibration-size", "5"
+    )
+    assert_one_line_error(code, out, err, "calibration_size 5", "needs at least 7")
     assert main(["curves", "rank", curves_file(tmp_path, n_archs=6, name="six.npz"),
                  "--self-calibrating", "--calibration-seeds", "2", "--budgets", "2"]) == 0
 
