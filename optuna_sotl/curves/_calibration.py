@@ -146,15 +146,22 @@ def _calibration_count(fraction: float | None, size: int | None, n_archs: int) -
     return max(3, round(fraction * n_archs))
 
 
-def check_calibration_size(n_archs: int, fraction: float | None, size: int | None) -> int:
+def check_calibration_size(
+    n_archs: int,
+    fraction: float | None,
+    size: int | None,
+    *,
+    names: tuple[str, str] = ("fraction", "calibration_size"),
+) -> int:
     """The architectures to calibrate on; ValueError when fewer than 2 remain to score.
 
-    The command calls it before any work, as soon as the file's size is known.
+    The command calls it before any work, as soon as the file's size is known, with its option
+    names as ``names`` (for ``fraction`` and ``size``).
     """
     n_calibration = _calibration_count(fraction, size, n_archs)
     # Spearman's rho on the held-out architectures needs at least two of them.
     if n_calibration > n_archs - 2:
-        how = f"calibration_size {size}" if size is not None else f"fraction {fraction}"
+        how = f"{names[1]} {size}" if size is not None else f"{names[0]} {fraction}"
         raise ValueError(
             f"the self-calibrating evaluation calibrates on {n_calibration} architectures "
             f"({how}, at least 3) and scores at least 2 others, so it needs at least "

@@ -173,7 +173,12 @@ def _run_rank(args: argparse.Namespace) -> int:
     curves = load_curves(args.path)
     if args.self_calibrating:
         size = args.calibration_size
-        check_calibration_size(curves.n_archs, fraction if size is None else None, size)
+        check_calibration_size(
+            curves.n_archs,
+            fraction if size is None else None,
+            size,
+            names=("--calibration-fraction", "--calibration-size"),
+        )
     table = rank_estimators(curves, budgets=args.budgets)
     _emit(table.to_markdown(), table.to_csv(), args.csv)
     if args.plot:
@@ -226,6 +231,7 @@ def _run_search(args: argparse.Namespace) -> int:
 def _run_convert_spikenas(args: argparse.Namespace) -> int:
     from optuna_sotl.curves._convert import convert_spikenas
 
+    check_output_paths({"OUT": args.out})
     try:
         summary = convert_spikenas(
             args.src_dir, args.out, epochs=args.epochs, progress=not args.no_progress

@@ -88,6 +88,22 @@ def test_curves_rank_checks_its_outputs_before_it_reads(
     assert_one_line_error(code, out, err, option, "does not exist")
 
 
+def test_curves_convert_checks_its_output_before_it_reads(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    from optuna_sotl.curves import _convert
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the command started working before checking its output")
+
+    monkeypatch.setattr(_convert, "convert_spikenas", forbidden)
+    argv = ["curves", "convert", "spikenas", str(tmp_path), "--no-progress"]
+    code, out, err = run_cli(capsys, *argv[:4], str(tmp_path), "--no-progress")
+    assert_one_line_error(code, out, err, "OUT", "is a folder")
+    code, out, err = run_cli(capsys, *argv[:4], str(tmp_path / "absent" / "x.npz"))
+    assert_one_line_error(code, out, err, "OUT", "does not exist")
+
+
 def test_two_outputs_naming_one_file_are_refused(tmp_path: Path, capsys, no_work) -> None:
     path = curves_file(tmp_path)
     out_file = str(tmp_path / "same")
@@ -173,7 +189,7 @@ def test_self_calibrating_on_too_few_architectures_is_named(tmp_path: Path, caps
     code, out, err = run_cli(
         capsys, "curves", "rank", six, "--self-calibrating", "--calibration-size", "5"
     )
-    assert_one_line_error(code, out, err, "calibration_size 5", "needs at least 7")
+    assert_one_line_error(code, out, err, "--calibration-size 5", "needs at least 7")
     assert main(["curves", "rank", curves_file(tmp_path, n_archs=6, name="six.npz"),
                  "--self-calibrating", "--calibration-seeds", "2", "--budgets", "2"]) == 0
 
