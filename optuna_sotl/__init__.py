@@ -19,10 +19,12 @@ from optuna_sotl.pruners import SoTLParetoPruner
 from optuna_sotl.pruners import SoTLPruner
 from optuna_sotl.pruners import SoTLSuccessiveHalvingPruner
 from optuna_sotl.reporter import SoTLReporter
+from optuna_sotl.reporter import SoTLReporterWarning
 from optuna_sotl.rules import BaseRule
 from optuna_sotl.rules import PercentileRule
 from optuna_sotl.samplers import RegularizedEvolutionSampler
 from optuna_sotl.samplers import SoTLSampler
+from optuna_sotl.stale import fail_stale_trials
 
 
 __version__ = "0.1.0"
@@ -60,8 +62,10 @@ __all__ = [
     "SoTLParetoPruner",
     "SoTLPruner",
     "SoTLReporter",
+    "SoTLReporterWarning",
     "SoTLSampler",
     "SoTLSuccessiveHalvingPruner",
     "SoVL",
     "ValidationMetric",
+    "fail_stale_trials",
 ]

@@ -7,6 +7,8 @@ import os
 import sys
 from typing import Any
 
+from optuna_sotl._output_paths import check_output_paths
+
 
 def add_curves_parser(subparsers: Any) -> None:
     from optuna_sotl.curves._rank import DEFAULT_BUDGETS
@@ -156,9 +158,11 @@ def _emit(markdown: str, csv_text: str, csv_path: str | None) -> None:
 
 
 def _run_rank(args: argparse.Namespace) -> int:
+    from optuna_sotl.curves._calibration import check_calibration_size
     from optuna_sotl.curves._loader import load_curves
     from optuna_sotl.curves._rank import rank_estimators
 
+    check_output_paths({"--csv": args.csv, "--plot": args.plot}, stdout_ok={"--csv"})
     fraction = 0.1 if args.calibration_fraction is None else args.calibration_fraction
     if args.self_calibrating and args.calibration_seeds < 1:
         raise ValueError(f"--calibration-seeds must be at least 1, got {args.calibration_seeds}.")
@@ -167,6 +171,14 @@ def _run_rank(args: argparse.Namespace) -> int:
     if args.self_calibrating and args.calibration_size is not None and args.calibration_size < 3:
         raise ValueError(f"--calibration-size must be at least 3, got {args.calibration_size}.")
     curves = load_curves(args.path)
+    if args.self_calibrating:
+        size = args.calibration_size
+        check_calibration_size(
+            curves.n_archs,
+            fraction if size is None else None,
+            size,
+            names=("--calibration-fraction", "--calibration-size"),
+        )
     table = rank_estimators(curves, budgets=args.budgets)
     _emit(table.to_markdown(), table.to_csv(), args.csv)
     if args.plot:
@@ -176,11 +188,6 @@ def _run_rank(args: argparse.Namespace) -> int:
     if args.self_calibrating:
         from optuna_sotl.curves._calibration import evaluate_self_calibrating
 
-        if args.calibration_size is not None and args.calibration_size > curves.n_archs - 2:
-            raise ValueError(
-                f"--calibration-size {args.calibration_size} leaves fewer than 2 of the "
-                f"{curves.n_archs} architectures to score."
-            )
         calibration = evaluate_self_calibrating(
             curves,
             args.budgets,
@@ -197,6 +204,9 @@ def _run_search(args: argparse.Namespace) -> int:
     from optuna_sotl.curves._search_report import save_traces
     from optuna_sotl.curves._search_report import summarize_search
 
+    check_output_paths(
+        {"--traces": args.traces, "--csv": args.csv, "--plot": args.plot}, stdout_ok={"--csv"}
+    )
     if not os.path.exists(args.path):
         raise FileNotFoundError(f"learning-curve file {args.path!r} does not exist.")
     result = run_search(
@@ -221,6 +231,7 @@ def _run_search(args: argparse.Namespace) -> int:
 def _run_convert_spikenas(args: argparse.Namespace) -> int:
     from optuna_sotl.curves._convert import convert_spikenas
 
+    check_output_paths({"OUT": args.out})
     try:
         summary = convert_spikenas(
             args.src_dir, args.out, epochs=args.epochs, progress=not args.no_progress

@@ -145,6 +145,7 @@ def run_demo(
         show_progress: Show a progress bar over the trials (on stderr).
         file: Where the table goes; standard output by default.
     """
+    _require_training_packages()
     n_trials = check_count("n_trials", n_trials, minimum=1)
     epochs = check_count("epochs", epochs, minimum=1)
     seed = check_count("seed", seed)
@@ -217,6 +218,18 @@ def run_demo(
     return result
 
 
+def _require_training_packages() -> None:
+    # Checked before the study is created: without them the first trial would fail.
+    for module in ("torch", "sklearn"):
+        try:
+            __import__(module)
+        except ImportError:
+            raise ImportError(
+                f"the demo trains networks with torch and scikit-learn, and {module} is not "
+                "installed: pip install 'optuna-sotl[torch]'."
+            ) from None
+
+
 def _save_to_dashboard(study: optuna.Study, step: int | None, file: TextIO) -> None:
     # A new user's first look at optuna-dashboard should show the SoTL note and figure.
     try:
@@ -243,7 +256,7 @@ def _dashboard_command(storage: str) -> str | None:
         return None
     # optuna-dashboard opens a journal file by its path, not by our journal:// URL.
     target = storage[len("journal://") :] if scheme == "journal" else storage
-    return "optuna-dashboard " + shlex.quote(mask_password(target))
+    return "optuna-dashboard " + shlex.quote(mask_password(target, secrets_of=[storage]))
 
 
 def _open_study(storage: str, study_name: str, config: TrainingConfig) -> optuna.Study:
@@ -267,8 +280,9 @@ def _open_study(storage: str, study_name: str, config: TrainingConfig) -> optuna
     if stored is None and not study.trials:
         study.set_user_attr(CONFIG_ATTR, config.to_json())
     elif stored != config.to_json() or study.direction != optuna.study.StudyDirection.MAXIMIZE:
+        where = mask_password(storage, secrets_of=[storage])
         raise ValueError(
-            f"study_name {study_name!r} already exists in {mask_password(storage)!r} with trials "
+            f"study_name {study_name!r} already exists in {where!r} with trials "
             f"trained differently (demo config {stored}, now {config.to_json()}); choose another "
             "study name or the same settings."
         )
@@ -277,8 +291,8 @@ def _open_study(storage: str, study_name: str, config: TrainingConfig) -> optuna
 
 def _storage_error(storage: str, error: Exception) -> ValueError:
     return ValueError(
-        f"cannot open storage {mask_password(storage)}: "
-        f"{type(error).__name__}: {mask_password(str(error))}"
+        f"cannot open storage {mask_password(storage, secrets_of=[storage])}: "
+        f"{type(error).__name__}: {mask_password(str(error), secrets_of=[storage])}"
     )
 
 

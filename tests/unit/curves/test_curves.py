@@ -172,7 +172,7 @@ def test_load_rejects_pickled_arrays_and_non_archives(tmp_path: Path) -> None:
         load_curves(single)
     text = tmp_path / "text.npz"
     text.write_text("not a zip")
-    with pytest.raises(ValueError, match="readable .npz"):
+    with pytest.raises(ValueError, match="is not an .npz archive"):
         load_curves(text)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_curves(tmp_path / "absent.npz")
