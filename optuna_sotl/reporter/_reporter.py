@@ -79,10 +79,8 @@ class SoTLReporter:
     written twice, but the validation entries a killed attempt left out are filled. Counting from
     0 on a retry (``end_epoch()`` without ``step=``) warns once with
     :class:`SoTLReporterWarning`: a loop that restored a checkpoint must pass ``step=``. One
-    reporter per trial: a step this attempt already stored raises ``ValueError``.
-
-    Multi-objective studies work too, pruned by :class:`~optuna_sotl.SoTLParetoPruner` (see the
-    module notes); a setup that cannot work there is a ``ValueError`` before training.
+    reporter per trial: a step this attempt already stored raises ``ValueError``. Several
+    objectives work with :class:`~optuna_sotl.SoTLParetoPruner` (see the module notes).
 
     Example:
 
