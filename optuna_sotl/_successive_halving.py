@@ -15,6 +15,7 @@ from optuna_sotl._self_calibrating import SelfCalibratingEstimator
 from optuna_sotl._trial_curves import scores_of_trials
 from optuna_sotl._validation import check_count
 from optuna_sotl.estimators import BaseEstimator
+from optuna_sotl.rules import asha_promoted
 
 
 # Trials that count as members of a rung they reported the step of. FAIL trials are left out, as
@@ -202,14 +203,11 @@ def is_promoted(
 
     The trial is promoted when it ranks within the best ``n // reduction_factor`` of the ``n``
     rung members (itself included), or is the best when ``n < reduction_factor``; ties with the
-    last promoted score are promoted.
+    last promoted score are promoted. The rule itself is :func:`optuna_sotl.rules.asha_promoted`.
     """
-    n_members = len(other_scores) + 1
-    if n_members <= bootstrap_count:
-        return False
-    n_promoted = max(n_members // reduction_factor, 1)
-    ranked = np.sort(np.append(np.asarray(other_scores, dtype=np.float64), own_score))
-    return bool(own_score <= ranked[n_promoted - 1])
+    others = np.asarray(other_scores, dtype=np.float64)
+    n_better = int(np.count_nonzero(others < own_score))
+    return asha_promoted(n_better, others.size + 1, reduction_factor, bootstrap_count)
 
 
 def _estimate_min_resource(study: optuna.study.Study) -> int | None:

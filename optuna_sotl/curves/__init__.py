@@ -12,12 +12,13 @@ from optuna_sotl.curves._rank import estimator_entry
 from optuna_sotl.curves._rank import rank_estimators
 from optuna_sotl.curves._rank import RankEntry
 from optuna_sotl.curves._rank import RankTable
-from optuna_sotl.curves._search import replay_search
+from optuna_sotl.curves._replay import fast_replay
+from optuna_sotl.curves._replay import PrunerSpec
+from optuna_sotl.curves._replay import ReplayData
+from optuna_sotl.curves._replay import SamplerSpec
+from optuna_sotl.curves._search import optuna_replay
 from optuna_sotl.curves._search import run_search
-from optuna_sotl.curves._search import RunTrace
 from optuna_sotl.curves._search import SearchResult
-from optuna_sotl.curves._search_configs import register_pruner
-from optuna_sotl.curves._search_configs import register_sampler
 from optuna_sotl.curves._search_configs import search_configs
 from optuna_sotl.curves._search_configs import SearchConfig
 
@@ -26,16 +27,17 @@ __all__ = [
     "LearningCurves",
     "RankEntry",
     "RankTable",
-    "RunTrace",
+    "PrunerSpec",
+    "ReplayData",
+    "SamplerSpec",
     "SearchConfig",
     "SearchResult",
     "default_rank_entries",
     "estimator_entry",
     "load_curves",
     "rank_estimators",
-    "register_pruner",
-    "register_sampler",
-    "replay_search",
+    "fast_replay",
+    "optuna_replay",
     "run_search",
     "search_configs",
 ]
