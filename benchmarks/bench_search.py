@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import pickle
 import resource
 import sys
 import time
@@ -70,6 +71,10 @@ def main() -> int:
     parser.add_argument("--configs", default=None, help="comma-separated; default all")
     parser.add_argument("--name", default="search", help="results file stem")
     parser.add_argument("--note", action="append", default=[], help="extra header line")
+    parser.add_argument(
+        "--from-result", metavar="FILE.pkl",
+        help="rebuild the markdown, CSV and plot from a saved run instead of searching",
+    )
     args = parser.parse_args()
 
     for suffix in (".md", ".csv", ".png"):
@@ -77,14 +82,22 @@ def main() -> int:
         if os.path.isdir(path) or not os.access(os.path.dirname(path), os.W_OK):
             raise SystemExit(f"cannot write {path}")
     names = args.configs.split(",") if args.configs else default_names()
-    started = time.perf_counter()
-    result = run_search(
-        args.data, budget=args.budget, seeds=args.seeds, configs=names, jobs=args.jobs
-    )
-    wall = time.perf_counter() - started
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = children.ru_utime + children.ru_stime + own.ru_utime + own.ru_stime
+    saved = results_path(f"{args.name}_run.pkl")
+    if args.from_result:
+        with open(args.from_result, "rb") as file:
+            result, wall, cpu = pickle.load(file)
+    else:
+        started = time.perf_counter()
+        result = run_search(
+            args.data, budget=args.budget, seeds=args.seeds, configs=names, jobs=args.jobs
+        )
+        wall = time.perf_counter() - started
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = children.ru_utime + children.ru_stime + own.ru_utime + own.ru_stime
+        # Kept (not committed) so that the tables can be rebuilt without searching again.
+        with open(saved, "wb") as file:
+            pickle.dump((result, wall, cpu), file)
     stats = search_stats(result)
 
     samplers = list(dict.fromkeys(c.sampler_name for c in result.configs))
@@ -101,8 +114,9 @@ def main() -> int:
         file.write(stats.to_csv())
     data_name = os.path.basename(result.source)
     extra = [
-        f"Data: `{data_name}`; seeds 0..{args.seeds - 1} ({args.seeds} per configuration); "
-        f"budget {args.budget} epochs; {len(result.configs)} configurations; "
+        f"Data: `{data_name}`; seeds {result.seeds[0]}..{result.seeds[-1]} "
+        f"({len(result.seeds)} per configuration); "
+        f"budget {result.budget} epochs; {len(result.configs)} configurations; "
         f"{args.jobs} worker processes",
         f"Time: {wall:.0f} s wall, {cpu:.0f} s CPU (this process and its workers) on the "
         "shared machine",
@@ -119,7 +133,13 @@ def main() -> int:
         for name in sorted({c.pruner_name for c in result.configs}):
             file.write(f"- `{name}`: {PRUNERS[name].describe()}\n")
         file.write("\n" + NOTES)
-    print(open(results_path(f"{args.name}.md"), encoding="utf-8").read())
+    # No machine paths in committed files: the data file is named by the team's variable.
+    with open(results_path(f"{args.name}.md"), encoding="utf-8") as file:
+        text = file.read()
+    text = text.replace(args.data, "$OPTUNA_SOTL_DATA/" + data_name)
+    with open(results_path(f"{args.name}.md"), "w", encoding="utf-8") as file:
+        file.write(text)
+    print(text)
     return 0
 
 

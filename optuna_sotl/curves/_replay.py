@@ -427,7 +427,23 @@ class PrunerSpec:
         return "sotl" if self.kind.startswith("sotl") else "optuna"
 
     def option(self, key: str, default: object) -> object:
-        return dict(self.options).get(key, default)
+        """The option ``key``: given, else the real class's default (so that an entry without
+        options is the class as users construct it), else ``default``."""
+        given = dict(self.options)
+        if key in given:
+            return given[key]
+        return _class_defaults(self.kind).get(key, default)
+
+    def explicit(self) -> PrunerSpec:
+        """This spec with every argument the class defaults spelled out (``max_resource``
+        excepted: the replay passes the file's epochs), so that it keeps meaning the same
+        pruner when a class's defaults change."""
+        given = dict(self.options)
+        filled = dict(given)
+        for key, value in _class_defaults(self.kind).items():
+            if key not in given and key not in ("max_resource", "self"):
+                filled[key] = value
+        return PrunerSpec(self.kind, tuple(sorted(filled.items())))
 
     def describe(self) -> str:
         names = {
@@ -522,6 +538,37 @@ class PrunerSpec:
     @property
     def is_hyperband(self) -> bool:
         return self.kind in ("hyperband", "sotl-hyperband")
+
+
+def _class_defaults(kind: str) -> dict[str, object]:
+    import inspect
+
+    import optuna
+
+    from optuna_sotl import SoTLHyperbandPruner
+    from optuna_sotl import SoTLPruner
+    from optuna_sotl import SoTLSuccessiveHalvingPruner
+
+    cls = {
+        "median": optuna.pruners.MedianPruner,
+        "sha": optuna.pruners.SuccessiveHalvingPruner,
+        "hyperband": optuna.pruners.HyperbandPruner,
+        "sotl": SoTLPruner,
+        "sotl-sha": SoTLSuccessiveHalvingPruner,
+        "sotl-hyperband": SoTLHyperbandPruner,
+    }.get(kind)
+    if cls is None:
+        return {}
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(cls.__init__).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+    if defaults.get("estimator", "") is None:
+        defaults["estimator"] = "sotl-e"  # None means SoTLE(1) in every pruner
+    if kind == "median":
+        defaults["percentile"] = 50.0
+    return defaults
 
 
 def _resource(value: object) -> int | None:
@@ -642,6 +689,17 @@ class SamplerSpec:
     kind: str
     population_size: int = 20
     tournament_size: int = 5
+
+    def explicit(self) -> PrunerSpec:
+        """This spec with every argument the class defaults spelled out (``max_resource``
+        excepted: the replay passes the file's epochs), so that it keeps meaning the same
+        pruner when a class's defaults change."""
+        given = dict(self.options)
+        filled = dict(given)
+        for key, value in _class_defaults(self.kind).items():
+            if key not in given and key not in ("max_resource", "self"):
+                filled[key] = value
+        return PrunerSpec(self.kind, tuple(sorted(filled.items())))
 
     def describe(self) -> str:
         if self.kind == "random":

@@ -53,11 +53,9 @@ SAMPLERS: dict[str, SamplerSpec] = {
 }
 
 #: Shapes (first rung step, reduction factor) tried for successive halving, for both families.
-SHAPES: tuple[tuple[int, int], ...] = tuple(
-    (r, eta) for r in (1, 2, 4, 8) for eta in (2, 3, 4)
-)
+SHAPES: tuple[tuple[int, int], ...] = tuple((r, eta) for r in (1, 2, 4) for eta in (2, 3, 4))
 ESTIMATORS: tuple[str, ...] = ("sotl-e", "sotl", "ema0.9")
-WARMUPS: tuple[int, ...] = (0, 5, 10)
+WARMUPS: tuple[int, ...] = (0, 5)
 
 
 def _pruners() -> dict[str, PrunerSpec]:
@@ -68,6 +66,8 @@ def _pruners() -> dict[str, PrunerSpec]:
     pruners["hyperband"] = PrunerSpec("hyperband", (("min_resource", 1), ("reduction_factor", 3)))
     for warmup in WARMUPS[1:]:
         pruners[f"median-w{warmup}"] = PrunerSpec("median", (("n_warmup_steps", warmup),))
+    for eta in (2, 3):  # the default "auto" first rung with the other factors
+        pruners[f"sha-auto-e{eta}"] = PrunerSpec("sha", (("reduction_factor", eta),))
     for r, eta in SHAPES:
         pruners[f"sha-r{r}-e{eta}"] = PrunerSpec(
             "sha", (("min_resource", r), ("reduction_factor", eta))
@@ -80,6 +80,10 @@ def _pruners() -> dict[str, PrunerSpec]:
     )
     for warmup in WARMUPS[1:]:
         pruners[f"sotl-w{warmup}"] = PrunerSpec("sotl", (("n_warmup_steps", warmup),))
+    for eta in (2, 3):  # "auto" first rung; factor 4 is "sotl-sha"
+        pruners[f"sotl-sha-auto-e{eta}"] = PrunerSpec(
+            "sotl-sha", (("min_resource", "auto"), ("reduction_factor", eta))
+        )
     for estimator in ESTIMATORS:
         for r, eta in SHAPES:
             pruners[f"sotl-sha-r{r}-e{eta}-{estimator}"] = PrunerSpec(
@@ -89,7 +93,9 @@ def _pruners() -> dict[str, PrunerSpec]:
     return pruners
 
 
-PRUNERS: dict[str, PrunerSpec] = _pruners()
+#: Every entry with the classes' defaults spelled out at import time: ``"sotl-sha"`` is
+#: ``SoTLSuccessiveHalvingPruner()`` as this version of the package defines it.
+PRUNERS: dict[str, PrunerSpec] = {name: spec.explicit() for name, spec in _pruners().items()}
 
 
 def all_configs() -> list[SearchConfig]:

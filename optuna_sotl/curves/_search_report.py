@@ -62,6 +62,11 @@ def checkpoints(budget: int) -> list[int]:
 
 def search_stats(result: SearchResult, seed: int = 0) -> SearchStats:
     """Bootstrap statistics of every configuration of ``result`` (see :class:`SearchStats`)."""
+    with np.errstate(invalid="ignore"):  # "no result yet" (inf) rows interpolate to NaN/inf
+        return _search_stats(result, seed)
+
+
+def _search_stats(result: SearchResult, seed: int) -> SearchStats:
     n_seeds = len(result.seeds)
     rng = np.random.default_rng(seed)
     draws = rng.integers(n_seeds, size=(N_BOOTSTRAP, n_seeds))
