@@ -57,23 +57,23 @@ NOTES = """\
 
 
 def main() -> int:
-    from optuna_sotl.curves._search import run_search
-    from optuna_sotl.curves._search_configs import PRUNERS
-    from optuna_sotl.curves._search_configs import default_names
-    from optuna_sotl.curves._search_report import plot_search
-    from optuna_sotl.curves._search_report import search_stats
-
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--budget", type=int, default=20_000)
     parser.add_argument("--seeds", type=int, default=200)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--configs", default=None, help="comma-separated; default all")
+    parser.add_argument(
+        "--samplers", default="random,re", help="comma-separated, run one after the other"
+    )
+    parser.add_argument(
+        "--block", type=int, default=50,
+        help="seeds per block: results are saved and rendered after each block",
+    )
     parser.add_argument("--name", default="search", help="results file stem")
     parser.add_argument("--note", action="append", default=[], help="extra header line")
     parser.add_argument(
-        "--from-result", metavar="FILE.pkl",
-        help="rebuild the markdown, CSV and plot from a saved run instead of searching",
+        "--from-results", action="store_true",
+        help="rebuild the markdown, CSV and plot from the saved runs instead of searching",
     )
     args = parser.parse_args()
 
@@ -81,66 +81,109 @@ def main() -> int:
         path = results_path(args.name + suffix)
         if os.path.isdir(path) or not os.access(os.path.dirname(path), os.W_OK):
             raise SystemExit(f"cannot write {path}")
-    names = args.configs.split(",") if args.configs else default_names()
-    saved = results_path(f"{args.name}_run.pkl")
-    if args.from_result:
-        with open(args.from_result, "rb") as file:
-            result, wall, cpu = pickle.load(file)
-    else:
-        started = time.perf_counter()
-        result = run_search(
-            args.data, budget=args.budget, seeds=args.seeds, configs=names, jobs=args.jobs
-        )
-        wall = time.perf_counter() - started
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        own = resource.getrusage(resource.RUSAGE_SELF)
-        cpu = children.ru_utime + children.ru_stime + own.ru_utime + own.ru_stime
-        # Kept (not committed) so that the tables can be rebuilt without searching again.
-        with open(saved, "wb") as file:
-            pickle.dump((result, wall, cpu), file)
-    stats = search_stats(result)
+    samplers = [s for s in args.samplers.split(",") if s]
+    saved = {s: results_path(f"{args.name}_{s}_run.pkl") for s in samplers}
+    runs: dict[str, tuple] = {}
+    if args.from_results:
+        for sampler, path in saved.items():
+            if os.path.exists(path):
+                with open(path, "rb") as file:
+                    runs[sampler] = pickle.load(file)
+        render(args, runs)
+        return 0
+    from optuna_sotl.curves._search import run_search
+    from optuna_sotl.curves._search_configs import default_names
 
-    samplers = list(dict.fromkeys(c.sampler_name for c in result.configs))
-    shown: dict[str, list[str]] = {}
     for sampler in samplers:
-        chosen = [f"{sampler}/{p}" for p in ("median", "sha", "hyperband", "sotl", "sotl-sha")]
+        done = None
+        wall = cpu = 0.0
+        for start in range(0, args.seeds, args.block):
+            seeds = list(range(start, min(start + args.block, args.seeds)))
+            started = time.perf_counter()
+            before = _cpu()
+            part = run_search(
+                args.data, budget=args.budget, seeds=seeds, configs=default_names(sampler),
+                jobs=args.jobs,
+            )
+            wall += time.perf_counter() - started
+            cpu += _cpu() - before
+            done = part if done is None else concat(done, part)
+            runs[sampler] = (done, wall, cpu)
+            # Kept (not committed): the tables can be rebuilt without searching again.
+            with open(saved[sampler], "wb") as file:
+                pickle.dump(runs[sampler], file)
+            render(args, runs)
+    return 0
+
+
+def _cpu() -> float:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return children.ru_utime + children.ru_stime + own.ru_utime + own.ru_stime
+
+
+def concat(first: object, second: object) -> object:
+    """One result with the seeds of both (same configurations and budget)."""
+    import dataclasses
+
+    import numpy as np
+
+    return dataclasses.replace(
+        first,
+        seeds=first.seeds + second.seeds,  # type: ignore[attr-defined]
+        test=np.concatenate([first.test, second.test], axis=1),  # type: ignore[attr-defined]
+        val=np.concatenate([first.val, second.val], axis=1),  # type: ignore[attr-defined]
+        counts=np.concatenate([first.counts, second.counts], axis=1),  # type: ignore[attr-defined]
+        seconds=first.seconds + second.seconds,  # type: ignore[attr-defined]
+        cpu_seconds=first.cpu_seconds + second.cpu_seconds,  # type: ignore[attr-defined]
+    )
+
+
+def render(args: argparse.Namespace, runs: dict[str, tuple]) -> None:
+    from optuna_sotl.curves._search_configs import PRUNERS
+    from optuna_sotl.curves._search_report import plot_search
+    from optuna_sotl.curves._search_report import search_stats
+
+    stats_by_sampler = {sampler: search_stats(run[0]) for sampler, run in runs.items()}
+    shown: dict[str, list[str]] = {}
+    for sampler, stats in stats_by_sampler.items():
+        chosen = [f"{sampler}/{p}" for p in ("median", "sha", "sotl", "sotl-sha")]
         for kind in ("val", "test"):
             ref = stats.reference.get((sampler, kind))
             best = best_sotl(stats, sampler, kind)
             chosen += [n for n in (ref, best) if n]
         shown[sampler] = [n for n in dict.fromkeys(chosen) if n in stats.curves]
-    plot_search(stats, results_path(f"{args.name}.png"), shown)
+    plot_search(stats_by_sampler, results_path(f"{args.name}.png"), shown)
     with open(results_path(f"{args.name}.csv"), "w", encoding="utf-8") as file:
-        file.write(stats.to_csv())
-    data_name = os.path.basename(result.source)
-    extra = [
-        f"Data: `{data_name}`; seeds {result.seeds[0]}..{result.seeds[-1]} "
-        f"({len(result.seeds)} per configuration); "
-        f"budget {result.budget} epochs; {len(result.configs)} configurations; "
-        f"{args.jobs} worker processes",
-        f"Time: {wall:.0f} s wall, {cpu:.0f} s CPU (this process and its workers) on the "
-        "shared machine",
-        *args.note,
-    ]
-    with open(results_path(f"{args.name}.md"), "w", encoding="utf-8") as file:
-        file.write(header("Replayed architecture search", extra))
-        file.write(f"\n![regret against epochs]({args.name}.png)\n\n")
-        file.write(goals(stats, samplers))
-        file.write("\n## All configurations\n\n")
-        file.write(stats.to_markdown().replace(result.source, data_name))
-        file.write(f"\nEvery number above, per configuration and budget: `{args.name}.csv`.\n\n")
-        file.write("## Configurations\n\n")
-        for name in sorted({c.pruner_name for c in result.configs}):
-            file.write(f"- `{name}`: {PRUNERS[name].describe()}\n")
-        file.write("\n" + NOTES)
+        for i, stats in enumerate(stats_by_sampler.values()):
+            text = stats.to_csv()
+            file.write(text if i == 0 else text.split("\n", 1)[1])
+    first = next(iter(runs.values()))[0]
+    data_name = os.path.basename(first.source)
+    extra = [f"Data: `{data_name}`; budget {first.budget} epochs; {args.jobs} worker processes"]
+    for sampler, (result, wall, cpu) in runs.items():
+        extra.append(
+            f"`{sampler}`: seeds {result.seeds[0]}..{result.seeds[-1]} ({len(result.seeds)} per "
+            f"configuration) × {len(result.configs)} configurations; {wall:.0f} s wall, "
+            f"{cpu:.0f} s CPU (this process and its workers) on the shared 2-core machine"
+        )
+    extra += args.note
+    text = header("Replayed architecture search", extra)
+    text += f"\n![regret against epochs]({args.name}.png)\n\n"
+    text += goals(stats_by_sampler)
+    text += "\n## All configurations\n\n"
+    for stats in stats_by_sampler.values():
+        text += stats.to_markdown().replace(stats.result.source, data_name)
+    text += f"\nEvery number above, per configuration and budget: `{args.name}.csv`.\n\n"
+    text += "## Configurations\n\n"
+    names = {c.pruner_name for run in runs.values() for c in run[0].configs}
+    for name in sorted(names):
+        text += f"- `{name}`: {PRUNERS[name].describe()}\n"
+    text += "\n" + NOTES
     # No machine paths in committed files: the data file is named by the team's variable.
-    with open(results_path(f"{args.name}.md"), encoding="utf-8") as file:
-        text = file.read()
     text = text.replace(args.data, "$OPTUNA_SOTL_DATA/" + data_name)
     with open(results_path(f"{args.name}.md"), "w", encoding="utf-8") as file:
         file.write(text)
-    print(text)
-    return 0
 
 
 def best_sotl(stats: object, sampler: str, kind: str) -> str | None:
@@ -161,13 +204,13 @@ def best_sotl(stats: object, sampler: str, kind: str) -> str | None:
     return min(candidates, key=key)
 
 
-def goals(stats: object, samplers: list[str]) -> str:
+def goals(stats_by_sampler: dict[str, object]) -> str:
     from optuna_sotl.curves._search_report import fmt_ci
     from optuna_sotl.curves._search_report import fmt_epochs
 
-    budget = stats.result.budget  # type: ignore[attr-defined]
     lines = ["## Goals", ""]
-    for sampler in samplers:
+    for sampler, stats in stats_by_sampler.items():
+        budget = stats.result.budget  # type: ignore[attr-defined]
         for kind, limit, ci_limit in (("val", 0.5, 0.6), ("test", 0.7, None)):
             ref = stats.reference.get((sampler, kind))  # type: ignore[attr-defined]
             best = best_sotl(stats, sampler, kind)
@@ -185,7 +228,11 @@ def goals(stats: object, samplers: list[str]) -> str:
                 + f"). Target: {target:.3f}, the final mean {kind} regret of `{ref}`. Best SoTL "
                 f"configuration `{best}`: {fmt_epochs(point, ci, budget)}."
             )
-        for ours, theirs in (("sotl", "median"), ("sotl-sha", "sha")):
+        for kind, theirs in (("sotl", "median"), ("sotl-sha", "sha")):
+            ours = default_row(stats, sampler, kind)
+            if ours is None:
+                lines.append(f"- {sampler}: the current default of `{kind}` is not in this run.")
+                continue
             a, b = f"{sampler}/{ours}", f"{sampler}/{theirs}"
             try:
                 ra, rb = stats.row(a, budget), stats.row(b, budget)  # type: ignore[attr-defined]
@@ -207,6 +254,17 @@ def goals(stats: object, samplers: list[str]) -> str:
                 f", paired difference {fmt_ci(*diffs['test'])}."
             )
     return "\n".join(lines) + "\n"
+
+
+def default_row(stats: object, sampler: str, kind: str) -> str | None:
+    """The pruner entry that is the class's current default (the run may predate a change)."""
+    from optuna_sotl.curves._replay import PrunerSpec
+
+    default = PrunerSpec(kind).explicit()
+    for config in stats.result.configs:  # type: ignore[attr-defined]
+        if config.sampler_name == sampler and config.pruner == default:
+            return config.pruner_name
+    return None
 
 
 def paired(stats: object, a: str, b: str, kind: str) -> tuple[float, float, float]:

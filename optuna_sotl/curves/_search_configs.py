@@ -53,7 +53,7 @@ SAMPLERS: dict[str, SamplerSpec] = {
 }
 
 #: Shapes (first rung step, reduction factor) tried for successive halving, for both families.
-SHAPES: tuple[tuple[int, int], ...] = tuple((r, eta) for r in (1, 2, 4) for eta in (2, 3, 4))
+SHAPES: tuple[tuple[int, int], ...] = tuple((r, eta) for r in (1, 2) for eta in (2, 3, 4))
 ESTIMATORS: tuple[str, ...] = ("sotl-e", "sotl", "ema0.9")
 WARMUPS: tuple[int, ...] = (0, 5)
 
@@ -84,6 +84,11 @@ def _pruners() -> dict[str, PrunerSpec]:
         pruners[f"sotl-sha-auto-e{eta}"] = PrunerSpec(
             "sotl-sha", (("min_resource", "auto"), ("reduction_factor", eta))
         )
+    # The self-calibrating estimator (it adapts the signal to the study) at the "auto" first rung.
+    for eta in (3, 4):
+        pruners[f"sotl-sha-cal-e{eta}"] = PrunerSpec(
+            "sotl-sha", (("min_resource", "auto"), ("reduction_factor", eta), ("estimator", "auto"))
+        )
     for estimator in ESTIMATORS:
         for r, eta in SHAPES:
             pruners[f"sotl-sha-r{r}-e{eta}-{estimator}"] = PrunerSpec(
@@ -112,9 +117,22 @@ TPE_PRUNERS: tuple[str, ...] = ("none", "median", "sha", "hyperband", "sotl", "s
                                 "sotl-hyperband")
 
 
-def default_names() -> list[str]:
-    """The fast-replay default: every pruner with random sampling and regularised evolution."""
-    return [f"{s}/{p}" for s in ("random", "re") for p in PRUNERS]
+#: Regularised evolution costs about ten times random sampling per run (its random streams):
+#: the defaults of both families, the candidate shapes, and the adaptive estimator.
+RE_PRUNERS: tuple[str, ...] = (
+    "none", "median", "sha", "hyperband", "sha-auto-e3", "sha-r1-e2", "sotl", "sotl-sha",
+    "sotl-hyperband", "sotl-sha-auto-e3", "sotl-sha-r1-e2-sotl", "sotl-sha-cal-e3",
+    "sotl-sha-cal-e4",
+)
+
+
+def default_names(sampler: str | None = None) -> list[str]:
+    """The fast-replay default: every pruner with random sampling, :data:`RE_PRUNERS` with
+    regularised evolution (``sampler``: only that sampler's)."""
+    names = [f"random/{p}" for p in PRUNERS] + [f"re/{p}" for p in RE_PRUNERS]
+    if sampler is not None:
+        names = [n for n in names if n.startswith(sampler + "/")]
+    return names
 
 
 def tpe_names() -> list[str]:

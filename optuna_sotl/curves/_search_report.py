@@ -279,8 +279,14 @@ def _markdown(stats: SearchStats) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_search(stats: SearchStats, path: str, names_by_sampler: dict[str, list[str]]) -> None:
-    """Mean regret against epochs with 95 % CI bands: one row per sampler, test and val."""
+def plot_search(
+    stats: SearchStats | dict[str, SearchStats], path: str, names_by_sampler: dict[str, list[str]]
+) -> None:
+    """Mean regret against epochs with 95 % CI bands: one row per sampler, val and test.
+
+    ``stats``: one :class:`SearchStats` holding every sampler, or one per sampler.
+    """
+    by_sampler = stats if isinstance(stats, dict) else {s: stats for s in names_by_sampler}
     import matplotlib
 
     matplotlib.use("Agg")
@@ -288,12 +294,12 @@ def plot_search(stats: SearchStats, path: str, names_by_sampler: dict[str, list[
 
     samplers = list(names_by_sampler)
     fig, axes = plt.subplots(len(samplers), 2, figsize=(13, 4.2 * len(samplers)), squeeze=False)
-    grid = stats.result.grid
     for r, sampler in enumerate(samplers):
+        grid = by_sampler[sampler].result.grid
         for c, kind in enumerate(("val", "test")):
             ax = axes[r, c]
             for name in names_by_sampler[sampler]:
-                mean, low, high = stats.curves[name][kind]
+                mean, low, high = by_sampler[sampler].curves[name][kind]
                 ok = np.isfinite(mean)
                 style = "--" if name.split("/", 1)[1].startswith(("sha", "median", "hyper")) else "-"
                 line, = ax.plot(grid[ok], mean[ok], style, label=name, lw=1.4)
