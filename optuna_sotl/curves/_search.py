@@ -247,15 +247,16 @@ def optuna_replay(
 
     data = ReplayData(curves)
     data.build_space()
-    if proposals is None and sampler.kind != "re":
+    if proposals is None and sampler.kind == "random":
         raise ValueError("random sampling is replayed from the fast replay's proposals.")
-    real_sampler = (
-        RegularizedEvolutionSampler(
+    if proposals is not None:
+        real_sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=seed)
+    elif sampler.kind == "re":
+        real_sampler = RegularizedEvolutionSampler(
             sampler.population_size, sampler.tournament_size, seed=seed
         )
-        if proposals is None
-        else optuna.samplers.RandomSampler(seed=seed)
-    )
+    else:  # "tpe": Optuna's defaults, what a user gets today
+        real_sampler = optuna.samplers.TPESampler(seed=seed)
     study = optuna.create_study(
         study_name=study_name(seed),
         direction="maximize" if data.higher else "minimize",
@@ -306,6 +307,90 @@ def optuna_replay(
             )
         log.append((row, state, last))
     return log
+
+
+def trace_of_log(data: ReplayData, log: Sequence[tuple[int, int, int]], budget: int,
+                 grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Test and val regret on ``grid`` and the counts of a real study's trial log."""
+    spent, best = 0, -math.inf
+    epochs: list[int] = []
+    rows: list[int] = []
+    counts = np.zeros(6, dtype=np.int64)
+    final = data.final_val if data.higher else -data.final_val
+    for row, state, last in log:
+        counts[0] += 1
+        if state == MISSING:
+            counts[3] += 1
+            continue
+        counts[4] += bool(data.top[row])
+        spent = min(budget, spent + last + 1) if state != FAIL else budget
+        if state == PRUNED:
+            counts[2] += 1
+        if state == COMPLETE:
+            counts[1] += 1
+            counts[5] += bool(data.top[row])
+            if final[row] > best:
+                best = final[row]
+                epochs.append(spent)
+                rows.append(row)
+    index = np.asarray(rows, dtype=np.int64)
+    trace_epochs = np.asarray(epochs, dtype=np.int64)
+    return (
+        _regret_at(trace_epochs, data.test_regret[index], grid),
+        _regret_at(trace_epochs, data.val_regret[index], grid),
+        counts,
+    )
+
+
+def _run_tpe(path: str, sampler: SamplerSpec, pruner: PrunerSpec, seed: int, budget: int,
+             grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    started = time.process_time()
+    curves = load_curves(path)
+    log = optuna_replay(curves, sampler, pruner, seed, budget)
+    test, val, counts = trace_of_log(ReplayData(curves), log, budget, grid)
+    return test, val, counts, time.process_time() - started
+
+
+def run_tpe_search(
+    path: str, *, budget: int = 20_000, seeds: int | Sequence[int] = 30,
+    configs: Sequence[str] | None = None, jobs: int = 2, progress: bool = True,
+) -> SearchResult:
+    """TPE configurations as real Optuna studies (:func:`optuna_replay`): TPE's own cost."""
+    from tqdm.auto import tqdm
+
+    from optuna_sotl.curves._search_configs import tpe_names
+
+    seed_list = _seed_list(seeds)
+    chosen = search_configs(configs or tpe_names())
+    curves = load_curves(path)
+    grid = budget_grid(budget)
+    shape = (len(chosen), len(seed_list), grid.size)
+    test, val = np.empty(shape), np.empty(shape)
+    counts = np.empty((len(chosen), len(seed_list), 6), dtype=np.int64)
+    started, cpu = time.perf_counter(), 0.0
+    context = multiprocessing.get_context("fork" if os.name == "posix" else None)
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {
+            pool.submit(_run_tpe, path, config.sampler, config.pruner, seed, budget, grid): (i, j)
+            for j, seed in enumerate(seed_list)
+            for i, config in enumerate(chosen)
+        }
+        bar = tqdm(total=len(futures), desc="TPE search", unit="run", disable=not progress)
+        for future in concurrent.futures.as_completed(futures):
+            i, j = futures[future]
+            test[i, j], val[i, j], counts[i, j], seconds = future.result()
+            cpu += seconds
+            bar.update()
+        bar.close()
+    return SearchResult(
+        configs=tuple(chosen), seeds=tuple(seed_list), budget=budget, grid=grid, test=test,
+        val=val, counts=counts, source=curves.source, n_epochs=curves.n_epochs,
+        result_key=curves.result_key, val_key=curves.val_metric_key,
+        seconds=time.perf_counter() - started, cpu_seconds=cpu,
+    )
 
 
 def _none_if_nan(value: float) -> float | None:
