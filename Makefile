@@ -20,7 +20,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/optuna-sotl demo
 
-# tests/test_browser.py drives Debian's Chromium with Playwright; no browser is downloaded.
+# tests/system/test_browser.py drives Debian's Chromium with Playwright; no browser is downloaded.
 CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	apt-get update && apt-get install -y chromium
@@ -48,9 +48,8 @@ $(OLDEST_STAMP): pyproject.toml constraints.txt
 
 test-oldest-optuna: $(OLDEST_STAMP)
 	$(OLDEST_VENV)/bin/python -m pytest -p no:cacheprovider \
-		tests/test_estimators.py tests/test_rules.py tests/test_pruner.py tests/test_reporter.py \
-		tests/test_self_calibrating.py tests/test_successive_halving.py tests/test_hyperband.py \
-		tests/test_sampler.py tests/test_regularized_evolution.py \
+		tests/unit/estimators tests/unit/rules tests/unit/pruners tests/unit/reporter \
+		tests/unit/samplers \
 		-k "not grpc and not ranking_is_reversed and not estimator_sets_the_ranking"
 
 clean:

@@ -19,6 +19,7 @@ import uuid
 
 import numpy as np
 
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import DEFAULT_DATA  # noqa: E402
@@ -179,6 +180,7 @@ def time_pruners(storage: object, name: str, repeats: int) -> dict[str, dict[str
     with other work it is the steadier of the two.
     """
     import optuna
+
     from optuna_sotl import SoTLPruner
 
     pruners = {"SoTLPruner": SoTLPruner(), "MedianPruner": optuna.pruners.MedianPruner()}

@@ -6,11 +6,13 @@ import argparse
 import os
 import sys
 
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import DEFAULT_DATA  # noqa: E402
 from _common import header  # noqa: E402
 from _common import results_path  # noqa: E402
+
 
 # shared/data/README.md: T -> SoTL-E(E=1), SoTL, SoVL, val_acc at T.
 REFERENCE = {

@@ -6,22 +6,22 @@ decision (:mod:`optuna_sotl.rules`), and the *reporter* moves a training loop's 
 trial's storage (:class:`SoTLReporter`). :class:`SoTLPruner` joins an estimator and a rule.
 """
 
-from optuna_sotl._hyperband import SoTLHyperbandPruner
-from optuna_sotl._pruner import SoTLPruner
-from optuna_sotl._regularized_evolution import RegularizedEvolutionSampler
-from optuna_sotl._reporter import SoTLReporter
-from optuna_sotl._sampler import SoTLSampler
-from optuna_sotl._self_calibrating import SelfCalibratingEstimator
-from optuna_sotl._successive_halving import SoTLSuccessiveHalvingPruner
 from optuna_sotl.dashboard import DashboardCallback
 from optuna_sotl.estimators import BaseEstimator
+from optuna_sotl.estimators import SelfCalibratingEstimator
 from optuna_sotl.estimators import SoTL
 from optuna_sotl.estimators import SoTLE
 from optuna_sotl.estimators import SoTLEMA
 from optuna_sotl.estimators import SoVL
 from optuna_sotl.estimators import ValidationMetric
+from optuna_sotl.pruners import SoTLHyperbandPruner
+from optuna_sotl.pruners import SoTLPruner
+from optuna_sotl.pruners import SoTLSuccessiveHalvingPruner
+from optuna_sotl.reporter import SoTLReporter
 from optuna_sotl.rules import BaseRule
 from optuna_sotl.rules import PercentileRule
+from optuna_sotl.samplers import RegularizedEvolutionSampler
+from optuna_sotl.samplers import SoTLSampler
 
 
 __version__ = "0.1.0"

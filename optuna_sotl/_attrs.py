@@ -7,6 +7,7 @@ validation baseline can be computed from storage after the study.
 
 from __future__ import annotations
 
+
 SOTL = "sotl"
 SOTL_E = "sotl_e"
 VAL_LOSS = "val_loss"

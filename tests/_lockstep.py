@@ -24,12 +24,11 @@ from optuna.trial import TrialState
 
 
 def make_pruner(kind: str, kwargs: dict[str, object]) -> optuna.pruners.BasePruner:
-    import optuna_sotl._hyperband
-    import optuna_sotl._successive_halving
+    import optuna_sotl.pruners
 
     classes = {
-        "sha": optuna_sotl._successive_halving.SoTLSuccessiveHalvingPruner,
-        "hyperband": optuna_sotl._hyperband.SoTLHyperbandPruner,
+        "sha": optuna_sotl.pruners.SoTLSuccessiveHalvingPruner,
+        "hyperband": optuna_sotl.pruners.SoTLHyperbandPruner,
     }
     return classes[kind](**kwargs)  # type: ignore[arg-type]
 

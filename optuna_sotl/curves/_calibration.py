@@ -13,14 +13,14 @@ from collections import Counter
 from collections.abc import Sequence
 import dataclasses
 import math
-import numbers
 
 import numpy as np
 
-from optuna_sotl._self_calibrating import SelfCalibratingEstimator
+from optuna_sotl._checks import check_real_in
 from optuna_sotl.curves._loader import LearningCurves
 from optuna_sotl.curves._rank import clip_budgets
 from optuna_sotl.curves._rank import top_precision
+from optuna_sotl.estimators import SelfCalibratingEstimator
 from optuna_sotl.estimators import SoTLE
 from optuna_sotl.estimators import ValidationMetric
 
@@ -93,10 +93,7 @@ def evaluate_self_calibrating(
     """Calibrate on ``fraction`` of the architectures, score the rest, for each seed and budget."""
     from scipy import stats
 
-    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
-        raise TypeError(f"fraction must be a float in (0, 1), got {fraction!r}.")
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"fraction must be in (0, 1), got {fraction}.")
+    fraction = check_real_in("fraction", fraction, 0.0, 1.0, open_interval=True)
     seeds = tuple(int(seed) for seed in seeds)
     if not seeds:
         raise ValueError("seeds must name at least one seed.")

@@ -8,11 +8,11 @@ import csv
 import dataclasses
 import io
 import math
-import numbers
 import warnings
 
 import numpy as np
 
+from optuna_sotl._checks import is_int
 from optuna_sotl.curves._loader import LearningCurves
 from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SoTL
@@ -108,7 +108,7 @@ def clip_budgets(budgets: Sequence[int] | None, n_epochs: int) -> list[int]:
         budgets = DEFAULT_BUDGETS
     clipped = set()
     for budget in budgets:
-        if isinstance(budget, bool) or not isinstance(budget, numbers.Integral) or budget < 1:
+        if not is_int(budget) or budget < 1:
             raise ValueError(f"budgets must be positive ints (epochs), got {budget!r}.")
         clipped.add(min(int(budget), n_epochs))
     if not clipped:

@@ -281,7 +281,7 @@ class _SelfCalibratingHalving:
         self, data: ReplayData, min_resource: int | None, eta: int, rate: int, bootstrap: int,
     ) -> None:
         from optuna_sotl import SelfCalibratingEstimator
-        from optuna_sotl._self_calibrating import RANK_MEAN
+        from optuna_sotl.estimators._self_calibrating import RANK_MEAN
         from optuna_sotl.estimators import SoTLEMA
         from optuna_sotl.estimators import ValidationMetric
 
@@ -333,7 +333,7 @@ class _SelfCalibratingHalving:
         return prune
 
     def _decide(self, t: int) -> bool:
-        from optuna_sotl._self_calibrating import _rank_mean
+        from optuna_sotl.estimators._self_calibrating import _rank_mean
 
         chosen = self._names[0]
         if len(self._complete_rows) >= self._estimator.min_calibration_trials:
@@ -358,7 +358,7 @@ class _SelfCalibratingHalving:
         return not asha_promoted(n_better, n_members, self._eta, self._bootstrap)
 
     def _choice(self, t: int) -> str:
-        from optuna_sotl._self_calibrating import _rank_mean
+        from optuna_sotl.estimators._self_calibrating import _rank_mean
 
         cached = self._cache.get(t)
         n_complete = len(self._complete_rows)

@@ -5,7 +5,9 @@ import threading
 import optuna
 from optuna.trial import FrozenTrial
 
-from optuna_sotl._validation import check_count
+from optuna_sotl._checks import check_count
+from optuna_sotl._checks import check_loss_estimator
+from optuna_sotl._checks import check_optional_count
 from optuna_sotl.estimators import BaseEstimator
 
 
@@ -60,15 +62,8 @@ class DashboardCallback:
         from optuna_sotl.dashboard._optional import import_dashboard
 
         self._every = check_count("every", every, minimum=1)
-        self._step = None if step is None else check_count("step", step)
-        if estimator is not None and (
-            not isinstance(estimator, BaseEstimator) or estimator.curve != "train_loss"
-        ):
-            raise TypeError(
-                "estimator must be an optuna_sotl training-loss estimator such as SoTLE(1), "
-                f"got {estimator!r}."
-            )
-        self._estimator = estimator
+        self._step = check_optional_count("step", step)
+        self._estimator = None if estimator is None else check_loss_estimator(estimator)
         import_dashboard()
         self._n_finished = 0
         # study.optimize(n_jobs>1) calls back from several threads.

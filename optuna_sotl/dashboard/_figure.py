@@ -5,46 +5,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from optuna_sotl._ranking import format_number
-from optuna_sotl._ranking import Ranking
-
-
-# One colour per state, shared with the matplotlib figure of ``optuna-sotl report --png``.
-STATE_COLORS = {
-    "COMPLETE": "#1f77b4",
-    "PRUNED": "#ff7f0e",
-    "RUNNING": "#7f7f7f",
-    "FAIL": "#d62728",
-    "WAITING": "#bcbd22",
-}
-
-
-def figure_titles(ranking: Ranking) -> tuple[str, str, str]:
-    """The figure's title and its two panels' titles (left, right), for both figures."""
-    # Short lines: the dashboard shows a saved figure in a card half the page wide.
-    title = "SoTL ranking"
-    if ranking.step is not None:
-        title += f", {ranking.estimator_name} at step {ranking.step}"
-    if ranking.spearman is not None and ranking.kendall is not None:
-        title += (
-            f"<br>vs final values: Spearman {ranking.spearman:+.2f}, "
-            f"Kendall {ranking.kendall:+.2f} ({ranking.n_correlated} complete trials)"
-        )
-    else:
-        title += f"<br>{ranking.n_correlated} complete trials: too few to correlate"
-    return title, "Score by rank", "Final value vs score"
-
-
-def use_log_scale(scores: list[float]) -> bool:
-    """Log axis when positive scores span more than two decades, as converging losses do."""
-    finite = [s for s in scores if math.isfinite(s)]
-    return bool(finite) and min(finite) > 0 and max(finite) / min(finite) > 100
+from optuna_sotl.ranking import figure_titles
+from optuna_sotl.ranking import format_number
+from optuna_sotl.ranking import Ranking
+from optuna_sotl.ranking import STATE_COLORS
+from optuna_sotl.ranking import use_log_scale
 
 
 def ranking_figure(ranking: Ranking) -> Any:
     """A ``plotly.graph_objects.Figure`` of ``ranking``; needs plotly."""
-    from plotly.subplots import make_subplots
     import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
 
     title, left, right = figure_titles(ranking)
     figure = make_subplots(rows=1, cols=2, subplot_titles=(left, right), horizontal_spacing=0.22)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from optuna_sotl._ranking import agreement_sentence
-from optuna_sotl._ranking import format_number
-from optuna_sotl._ranking import Ranking
-from optuna_sotl._ranking import savings_sentence
-from optuna_sotl._ranking import step_sentence
+from optuna_sotl.ranking import agreement_sentence
+from optuna_sotl.ranking import format_number
+from optuna_sotl.ranking import Ranking
+from optuna_sotl.ranking import savings_sentence
+from optuna_sotl.ranking import step_sentence
 
 
 # Markdown link-reference definitions render as nothing, so they can fence our section of a note

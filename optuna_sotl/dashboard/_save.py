@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import optuna
 
-from optuna_sotl._ranking import rank_study
-from optuna_sotl._ranking import Ranking
 from optuna_sotl.dashboard._figure import ranking_figure
 from optuna_sotl.dashboard._note import merge_into_note
 from optuna_sotl.dashboard._note import ranking_markdown
 from optuna_sotl.dashboard._optional import import_dashboard
 from optuna_sotl.estimators import BaseEstimator
+from optuna_sotl.ranking import rank_study
+from optuna_sotl.ranking import Ranking
 
 
 #: The figure's id in the study: each save overwrites the previous figure instead of adding one.

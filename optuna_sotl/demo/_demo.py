@@ -16,29 +16,27 @@ import time
 from typing import TextIO
 
 import optuna
-from optuna.trial import TrialState
 from tqdm import tqdm
 
 from optuna_sotl import SoTLE
 from optuna_sotl import SoTLPruner
-from optuna_sotl._ranking import rank_study
-from optuna_sotl._ranking import Ranking
+from optuna_sotl._checks import check_count
+from optuna_sotl._scoring import ENDED_STATES
 from optuna_sotl._storage_url import mask_password
-from optuna_sotl._validation import check_count
 from optuna_sotl.demo._config import ARCH_ATTR
 from optuna_sotl.demo._config import DEFAULT_STORAGE
 from optuna_sotl.demo._config import TrainingConfig
-from optuna_sotl.demo._ranking import format_demo_table
+from optuna_sotl.demo._table import format_demo_table
 from optuna_sotl.demo._worker import open_demo_storage
 from optuna_sotl.demo._worker import run_worker
 from optuna_sotl.demo._worker import run_worker_process
 from optuna_sotl.demo._worker import WorkerSpec
+from optuna_sotl.ranking import rank_study
+from optuna_sotl.ranking import Ranking
 
 
 #: Study user attribute holding the :class:`TrainingConfig` the study's trials were trained with.
 CONFIG_ATTR = "optuna_sotl_demo_config"
-
-_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
 @dataclass(frozen=True)
@@ -49,7 +47,7 @@ class DemoResult:
         study: The study, with every trial in the storage (earlier runs' included).
         storage: The storage URL, as given (it may hold a password; print it masked).
         ranking: All trials of the study ranked by SoTL-E(E=1) at ``ranking.step``, the first
-            step the pruner may prune at (see :func:`optuna_sotl._ranking.rank_study`).
+            step the pruner may prune at (see :func:`optuna_sotl.ranking.rank_study`).
         archs: The arch string of each trial, by trial number.
         table: The ranking as the plain text that was printed.
         dashboard_command: The optuna-dashboard command for the storage, password masked;
@@ -290,7 +288,7 @@ def _run_worker_processes(
     try:
         while any(process.is_alive() for process in processes):
             time.sleep(1.0)
-            finished = study.get_trials(deepcopy=False, states=_FINISHED)
+            finished = study.get_trials(deepcopy=False, states=ENDED_STATES)
             bar.update(sum(trial.number >= n_before for trial in finished) - bar.n)
     except BaseException:
         _stop(processes)

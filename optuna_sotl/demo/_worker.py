@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 import sys
 import traceback
-import warnings
 from typing import Any
+import warnings
 
 import optuna
 

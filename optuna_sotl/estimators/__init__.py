@@ -1,6 +1,12 @@
-"""Estimators: a learning curve in, a lower-is-better score out (pure numpy)."""
+"""Estimators: a learning curve in, a lower-is-better score out.
+
+One small class per module, each a :class:`BaseEstimator` over numpy curves, and
+:class:`SelfCalibratingEstimator`, which chooses among them (and the validation metric) on the
+study's own completed trials.
+"""
 
 from optuna_sotl.estimators._base import BaseEstimator
+from optuna_sotl.estimators._self_calibrating import SelfCalibratingEstimator
 from optuna_sotl.estimators._sotl import SoTL
 from optuna_sotl.estimators._sotl_e import SoTLE
 from optuna_sotl.estimators._sotl_ema import SoTLEMA
@@ -8,4 +14,12 @@ from optuna_sotl.estimators._sovl import SoVL
 from optuna_sotl.estimators._validation_metric import ValidationMetric
 
 
-__all__ = ["BaseEstimator", "SoTL", "SoTLE", "SoTLEMA", "SoVL", "ValidationMetric"]
+__all__ = [
+    "BaseEstimator",
+    "SelfCalibratingEstimator",
+    "SoTL",
+    "SoTLE",
+    "SoTLEMA",
+    "SoVL",
+    "ValidationMetric",
+]

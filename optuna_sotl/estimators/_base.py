@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import abc
-import numbers
 from typing import ClassVar
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+from optuna_sotl._checks import check_count
 
 
 CurveKind = Literal["train_loss", "val_loss", "val_metric"]
@@ -82,19 +83,10 @@ def _as_curve_matrix(curves: object) -> tuple[np.ndarray, bool]:
 def _check_budget(budget: object, n_epochs: int) -> int:
     if budget is None:
         return n_epochs
-    if isinstance(budget, bool) or not isinstance(budget, numbers.Integral):
-        raise TypeError(f"budget must be an int number of epochs, got {budget!r}.")
-    if not 1 <= budget <= n_epochs:
-        raise ValueError(f"budget must be between 1 and the {n_epochs} epochs given, got {budget}.")
-    return int(budget)
-
-
-def _check_window(window: object) -> int:
-    if isinstance(window, bool) or not isinstance(window, numbers.Integral):
-        raise TypeError(f"window must be an int (the E of SoTL-E), got {window!r}.")
-    if window < 1:
-        raise ValueError(f"window (the E of SoTL-E) must be at least 1, got {window}.")
-    return int(window)
+    budget = check_count("budget", budget, minimum=1, why="an epoch")
+    if budget > n_epochs:
+        raise ValueError(f"budget cannot exceed the {n_epochs} epochs given, got budget={budget}.")
+    return budget
 
 
 def _nansum_rows(block: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optuna_sotl.estimators._base import _check_window
+from optuna_sotl._checks import check_count
 from optuna_sotl.estimators._base import _nansum_rows
 from optuna_sotl.estimators._base import BaseEstimator
 
@@ -29,7 +29,7 @@ class SoTLE(BaseEstimator):
     """
 
     def __init__(self, window: int = 1) -> None:
-        self._window = _check_window(window)
+        self._window = check_count("window", window, minimum=1, why="the E of SoTL-E")
 
     @property
     def window(self) -> int:

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from optuna_sotl._checks import check_real_in
 from optuna_sotl.estimators._base import BaseEstimator
 
 
@@ -27,11 +26,7 @@ class SoTLEMA(BaseEstimator):
     """
 
     def __init__(self, gamma: float = 0.9) -> None:
-        if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real):
-            raise TypeError(f"gamma must be a float in [0, 1], got {gamma!r}.")
-        if not 0.0 <= gamma <= 1.0:
-            raise ValueError(f"gamma must be in [0, 1], got {gamma}.")
-        self._gamma = float(gamma)
+        self._gamma = check_real_in("gamma", gamma, 0.0, 1.0)
 
     @property
     def gamma(self) -> float:

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from optuna_sotl.nas._space import arch_string
 from optuna_sotl.nas._space import DEFAULT_OPS
-from optuna_sotl.nas._space import EDGES
 from optuna_sotl.nas._space import edge_param_name
+from optuna_sotl.nas._space import EDGES
 from optuna_sotl.nas._space import parse_arch_string
 from optuna_sotl.nas._space import suggest_cell
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from optuna_sotl._validation import check_count
+from optuna_sotl._checks import check_count
 from optuna_sotl.nas._space import arch_string
 from optuna_sotl.nas._space import check_edge_ops
 from optuna_sotl.nas._space import EDGES

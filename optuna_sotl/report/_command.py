@@ -51,8 +51,8 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from optuna_sotl._ranking import rank_study
     from optuna_sotl.estimators import SoTLE
+    from optuna_sotl.ranking import rank_study
     from optuna_sotl.report._text import format_report
 
     estimator = SoTLE(args.window)

@@ -1,14 +1,14 @@
-"""``optuna-sotl report --png``: the dashboard figure drawn with matplotlib into a file."""
+"""``optuna-sotl report --png``: the ranking's two panels drawn with matplotlib into a file."""
 
 from __future__ import annotations
 
 import math
 import os
 
-from optuna_sotl._ranking import Ranking
-from optuna_sotl.dashboard._figure import figure_titles
-from optuna_sotl.dashboard._figure import STATE_COLORS
-from optuna_sotl.dashboard._figure import use_log_scale
+from optuna_sotl.ranking import figure_titles
+from optuna_sotl.ranking import Ranking
+from optuna_sotl.ranking import STATE_COLORS
+from optuna_sotl.ranking import use_log_scale
 
 
 def write_png(ranking: Ranking, path: str | os.PathLike[str]) -> None:
@@ -16,8 +16,8 @@ def write_png(ranking: Ranking, path: str | os.PathLike[str]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
+    import matplotlib.pyplot as plt
 
     title, left, right = figure_titles(ranking)
     ranked = ranking.ranked

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-import textwrap
-
-from optuna_sotl._ranking import agreement_sentence
-from optuna_sotl._ranking import format_number
-from optuna_sotl._ranking import Ranking
-from optuna_sotl._ranking import savings_sentence
-from optuna_sotl._ranking import step_sentence
-
-
-_WIDTH = 99
+from optuna_sotl.ranking import agreement_sentence
+from optuna_sotl.ranking import fill
+from optuna_sotl.ranking import Ranking
+from optuna_sotl.ranking import ranking_table
+from optuna_sotl.ranking import savings_sentence
+from optuna_sotl.ranking import step_sentence
 
 
 def format_report(ranking: Ranking, *, where: str) -> str:
@@ -34,53 +29,3 @@ def format_report(ranking: Ranking, *, where: str) -> str:
     lines += [fill(p) for p in (agreement_sentence(ranking), "")]
     lines.append(fill(savings_sentence(ranking)))
     return "\n".join(lines)
-
-
-def fill(paragraph: str) -> str:
-    # Storage URLs and study names stay whole, so that they can be copied from the terminal.
-    return textwrap.fill(paragraph, _WIDTH, break_long_words=False, break_on_hyphens=False)
-
-
-def ranking_table(
-    ranking: Ranking,
-    *,
-    value_label: str = "final value",
-    last_column: tuple[str, Mapping[int, str]] | None = None,
-) -> str:
-    """The ranking's rows as aligned plain text.
-
-    ``last_column`` is a header and a text per trial number (the demo's architecture strings),
-    printed last and unpadded because it is long.
-    """
-    header = [
-        "rank",
-        "trial",
-        "state",
-        "epochs",
-        f"{ranking.estimator_name}@{ranking.step}",
-        value_label,
-    ]
-    body = [
-        [
-            "-" if row.rank is None else str(row.rank),
-            str(row.number),
-            row.state,
-            str(row.epochs),
-            format_number(row.score),
-            format_number(row.value),
-        ]
-        for row in ranking.rows
-    ]
-    widths = [max(len(cells[i]) for cells in [header, *body]) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            cell.ljust(width) if i == 2 else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(cells, widths))
-        )
-        for cells in [header, *body]
-    ]
-    if last_column is not None:
-        title, texts = last_column
-        extra = [title] + [texts.get(row.number, "-") for row in ranking.rows]
-        lines = [f"{line}  {text}" for line, text in zip(lines, extra)]
-    return "\n".join(line.rstrip() for line in lines)

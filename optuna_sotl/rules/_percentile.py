@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from optuna_sotl._checks import check_real_in
 from optuna_sotl.rules._base import BaseRule
 from optuna_sotl.rules._pure import interpolate
 from optuna_sotl.rules._pure import percentile_bounds
@@ -34,11 +33,7 @@ class PercentileRule(BaseRule):
     """
 
     def __init__(self, percentile: float = 50.0) -> None:
-        if isinstance(percentile, bool) or not isinstance(percentile, numbers.Real):
-            raise TypeError(f"percentile must be a float in [0, 100], got {percentile!r}.")
-        if not 0.0 <= percentile <= 100.0:
-            raise ValueError(f"percentile must be between 0 and 100 inclusive, got {percentile}.")
-        self._percentile = float(percentile)
+        self._percentile = check_real_in("percentile", percentile, 0.0, 100.0)
 
     @property
     def percentile(self) -> float:

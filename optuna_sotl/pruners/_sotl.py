@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import itertools
+import math
+
+import optuna
+from optuna.pruners import BasePruner
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from optuna_sotl._checks import check_count
+from optuna_sotl._checks import check_pruning_estimator
+from optuna_sotl._scoring import COMPARED_STATES
+from optuna_sotl._scoring import scores_of_trials
+from optuna_sotl.estimators import BaseEstimator
+from optuna_sotl.estimators import SelfCalibratingEstimator
+from optuna_sotl.rules import PercentileRule
+
+
+class SoTLPruner(BasePruner):
+    """Prune trials whose training-loss score is worse than a percentile of the other trials'.
+
+    At the trial's last reported step ``t`` it scores the trial with ``estimator`` (default
+    SoTL-E with ``E=1``: the training loss of that epoch) and compares the score with the same
+    score at step ``t`` of every *other* trial that reached step ``t``, whether it is complete,
+    pruned or still running. Counting pruned and running trials is deliberate: with aggressive
+    pruning few trials complete, and a pruned trial's loss at a step it did reach is as real as a
+    complete one's. The trial is pruned when its score is larger than the ``percentile``-th
+    percentile of theirs.
+
+    Scores are lower-is-better whatever the study's direction, so the pruner is correct in a study
+    that maximises accuracy while its trials report training losses (Optuna's
+    :class:`~optuna.pruners.MedianPruner` would read those losses as accuracies and prune the best
+    trials). Report training losses with :class:`~optuna_sotl.SoTLReporter`, or with
+    ``trial.report(loss, epoch)`` where ``epoch`` counts from 0.
+
+    A NaN or infinite loss at the step prunes at once, before any warm-up or start-up rule: such a
+    run never recovers. Other trials' non-finite losses rank worst.
+
+    Example:
+
+        .. code-block:: python
+
+            import optuna
+            from optuna_sotl import SoTLPruner
+
+
+            def objective(trial):
+                lr = trial.suggest_float("lr", 1e-3, 1.0, log=True)
+                loss = 1.0
+                for epoch in range(10):
+                    loss *= 1.0 - lr / 2  # a stand-in for one epoch of training
+                    trial.report(loss, epoch)
+                    if trial.should_prune():
+                        raise optuna.TrialPruned()
+                return 1.0 - loss  # an accuracy: the study maximises
+
+
+            study = optuna.create_study(direction="maximize", pruner=SoTLPruner())
+            study.optimize(objective, n_trials=20)
+
+    Args:
+        percentile:
+            Keep trials at or better than this percentile of the others' scores, in ``[0, 100]``.
+        n_startup_trials:
+            No pruning until this many trials of the study have completed.
+        n_warmup_steps:
+            No pruning at steps below this; the earliest pruning step is ``n_warmup_steps``.
+        interval_steps:
+            Check every this many steps after the warm-up (at least 1). A check falling on a step
+            the trial did not report is made at the next step it reports.
+        n_min_trials:
+            No pruning unless at least this many other trials reached the step (at least 1).
+        estimator:
+            A training-loss estimator from :mod:`optuna_sotl.estimators` (default ``SoTLE(1)``),
+            or a :class:`~optuna_sotl.SelfCalibratingEstimator`, which chooses its signal at each
+            step from the study's completed trials.
+    """
+
+    def __init__(
+        self,
+        percentile: float = 50.0,
+        n_startup_trials: int = 5,
+        n_warmup_steps: int = 0,
+        interval_steps: int = 1,
+        *,
+        n_min_trials: int = 1,
+        estimator: BaseEstimator | SelfCalibratingEstimator | None = None,
+    ) -> None:
+        self._rule = PercentileRule(percentile)
+        self._n_startup_trials = check_count("n_startup_trials", n_startup_trials)
+        self._n_warmup_steps = check_count("n_warmup_steps", n_warmup_steps)
+        self._interval_steps = check_count("interval_steps", interval_steps, minimum=1)
+        self._n_min_trials = check_count("n_min_trials", n_min_trials, minimum=1)
+        self._estimator = check_pruning_estimator(estimator)
+
+    @property
+    def estimator(self) -> BaseEstimator | SelfCalibratingEstimator:
+        return self._estimator
+
+    @property
+    def percentile(self) -> float:
+        return self._rule.percentile
+
+    def prune(self, study: optuna.study.Study, trial: FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None:
+            return False
+        if not math.isfinite(trial.intermediate_values[step]):
+            return True
+        if step < self._n_warmup_steps or not self._is_check_step(trial, step):
+            return False
+
+        trials = study.get_trials(deepcopy=False, states=COMPARED_STATES)
+        if not _has_at_least(self._n_startup_trials, trials, TrialState.COMPLETE):
+            return False
+        others = [other for other in trials if step in other.intermediate_values]
+        _remove_trial(others, trial.number)
+        if len(others) < self._n_min_trials:
+            return False
+
+        scores = scores_of_trials(self._estimator, [trial, *others], step, study.direction)
+        return self._rule.should_prune(scores[0], scores[1:])
+
+    def _is_check_step(self, trial: FrozenTrial, step: int) -> bool:
+        if self._interval_steps == 1:
+            return True
+        due = (step - self._n_warmup_steps) // self._interval_steps * self._interval_steps
+        due += self._n_warmup_steps
+        previous = max((s for s in trial.intermediate_values if s < step), default=-1)
+        return previous < due
+
+    def __repr__(self) -> str:
+        return (
+            f"SoTLPruner(percentile={self.percentile!r}, "
+            f"n_startup_trials={self._n_startup_trials}, n_warmup_steps={self._n_warmup_steps}, "
+            f"interval_steps={self._interval_steps}, n_min_trials={self._n_min_trials}, "
+            f"estimator={self._estimator!r})"
+        )
+
+
+def _has_at_least(count: int, trials: list[FrozenTrial], state: TrialState) -> bool:
+    # Stops at the count-th match: start-up is decided without a pass over a large study.
+    if count == 0:
+        return True
+    matching = (other for other in trials if other.state == state)
+    return next(itertools.islice(matching, count - 1, None), None) is not None
+
+
+def _remove_trial(trials: list[FrozenTrial], number: int) -> None:
+    # The running trial is usually among the newest, so the search starts from the end.
+    for index in range(len(trials) - 1, -1, -1):
+        if trials[index].number == number:
+            del trials[index]
+            return

@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+import math
+
+import numpy as np
+import optuna
+from optuna.pruners import BasePruner
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from optuna_sotl._checks import check_count
+from optuna_sotl._checks import check_count_or_auto
+from optuna_sotl._checks import check_pruning_estimator
+from optuna_sotl._scoring import COMPARED_STATES
+from optuna_sotl._scoring import scores_of_trials
+from optuna_sotl.estimators import BaseEstimator
+from optuna_sotl.estimators import SelfCalibratingEstimator
+from optuna_sotl.rules import asha_promoted
+
+
+class SoTLSuccessiveHalvingPruner(BasePruner):
+    """Asynchronous successive halving (ASHA) whose rungs rank trials by a training-loss score.
+
+    This is the algorithm of Optuna's :class:`~optuna.pruners.SuccessiveHalvingPruner` (`Li et
+    al., 2020 <https://arxiv.org/abs/1810.05934>`__), with the same arguments, but a rung ranks
+    trials by ``estimator`` (default SoTL-E with ``E=1``, the training loss of the rung's epoch)
+    instead of by the raw reported value in the study's direction. Scores are lower-is-better
+    whatever the study's direction, so the pruner is right in a study that maximises accuracy
+    while its trials report training losses, where Optuna's pruner would keep the worst trials.
+
+    Rung ``k`` sits at step ``min_resource * reduction_factor ** (min_early_stopping_rate + k)``
+    (Optuna's steps: ``trial.report(loss, epoch)`` with ``epoch`` counting from 0, as
+    :class:`~optuna_sotl.SoTLReporter` does). When a trial reports a rung's step, its score there
+    is compared with the scores at that step of every other trial that reported it (complete,
+    pruned or still running); it is promoted, that is it may go on, if it ranks in the best
+    ``1 / reduction_factor`` of them, counting itself, and pruned otherwise. While a rung holds
+    fewer than ``reduction_factor`` trials, a trial is promoted only if it is the best so far,
+    because Optuna cannot pause a trial and resume it later as ASHA would. A score equal to the
+    promotion threshold is promoted. Trials that stop before a rung's step are not members of it.
+
+    A NaN or infinite loss prunes at once, at any step: such a run never recovers. Other trials'
+    non-finite scores rank worst.
+
+    **Shared rungs.** The pruner keeps no rung state of its own and writes nothing: a trial is a
+    member of a rung exactly when the storage holds its intermediate value at the rung's step, and
+    its score there is recomputed from those stored values. Every worker that shares the storage
+    (an RDB, a journal, or the gRPC proxy) therefore sees the same rungs and, given the same
+    stored trials, makes the same decision. Optuna's pruner records rungs in trial system
+    attributes instead, which Optuna 5 no longer lets user code write through a public API. The
+    price of statelessness is that a trial is judged at a rung only when ``should_prune`` is
+    called right after it reports the rung's step (the reporter does this every epoch); a rung
+    step that is never reported, or never followed by ``should_prune``, is passed without a
+    decision.
+
+    Example:
+
+        .. code-block:: python
+
+            import optuna
+            from optuna_sotl import SoTLSuccessiveHalvingPruner
+
+
+            def objective(trial):
+                lr = trial.suggest_float("lr", 1e-3, 1.0, log=True)
+                loss = 1.0
+                for epoch in range(27):
+                    loss *= 1.0 - lr / 2  # a stand-in for one epoch of training
+                    trial.report(loss, epoch)
+                    if trial.should_prune():
+                        raise optuna.TrialPruned()
+                return 1.0 - loss  # an accuracy: the study maximises
+
+
+            pruner = SoTLSuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+            study = optuna.create_study(direction="maximize", pruner=pruner)
+            study.optimize(objective, n_trials=20)
+
+    Args:
+        min_resource:
+            The step of the first rung when ``min_early_stopping_rate`` is 0 (``r`` in the
+            paper), an int of at least 1, or ``"auto"``: one hundredth of the last step of the
+            longest complete trial (at least 1), as Optuna's pruner estimates it, fixed once a
+            trial has completed; nothing is pruned before then. Workers agree on ``"auto"`` when
+            every complete trial runs the same number of epochs; pass an int otherwise.
+        reduction_factor:
+            ``eta`` in the paper: about ``1 / reduction_factor`` of a rung's trials are promoted,
+            and each rung's step is ``reduction_factor`` times the previous one. At least 2.
+        min_early_stopping_rate:
+            ``s`` in the paper: the first rung is at step
+            ``min_resource * reduction_factor ** min_early_stopping_rate``. At least 0.
+        bootstrap_count:
+            A trial reaching a rung that holds no more than this many trials, itself included, is
+            pruned (as in Optuna). At least 0; must be 0 when ``min_resource`` is ``"auto"``.
+        estimator:
+            A training-loss estimator from :mod:`optuna_sotl.estimators` (default ``SoTLE(1)``)
+            or a :class:`~optuna_sotl.SelfCalibratingEstimator`.
+    """
+
+    def __init__(
+        self,
+        min_resource: str | int = "auto",
+        reduction_factor: int = 4,
+        min_early_stopping_rate: int = 0,
+        bootstrap_count: int = 0,
+        *,
+        estimator: BaseEstimator | SelfCalibratingEstimator | None = None,
+    ) -> None:
+        self._min_resource = check_count_or_auto("min_resource", min_resource)
+        self._reduction_factor = check_count("reduction_factor", reduction_factor, minimum=2)
+        self._min_early_stopping_rate = check_count(
+            "min_early_stopping_rate", min_early_stopping_rate
+        )
+        self._bootstrap_count = check_count("bootstrap_count", bootstrap_count)
+        if self._bootstrap_count > 0 and self._min_resource is None:
+            raise ValueError(
+                f"bootstrap_count must be 0 when min_resource is 'auto', got "
+                f"bootstrap_count={bootstrap_count}."
+            )
+        self._estimator = check_pruning_estimator(estimator)
+
+    @property
+    def estimator(self) -> BaseEstimator | SelfCalibratingEstimator:
+        return self._estimator
+
+    def rung_step(self, rung: int) -> int | None:
+        """The step at which rung ``rung`` (from 0) judges trials; None while "auto" is unknown."""
+        rung = check_count("rung", rung)
+        if self._min_resource is None:
+            return None
+        return self._min_resource * self._reduction_factor ** (
+            self._min_early_stopping_rate + rung
+        )
+
+    def prune(self, study: optuna.study.Study, trial: FrozenTrial) -> bool:
+        return self.prune_among(study, trial, None)
+
+    def prune_among(
+        self,
+        study: optuna.study.Study,
+        trial: FrozenTrial,
+        in_same_bracket: Callable[[FrozenTrial], bool] | None,
+    ) -> bool:
+        """:meth:`prune` with the rung members restricted to ``in_same_bracket`` (Hyperband's)."""
+        step = trial.last_step
+        if step is None:
+            return False
+        if not math.isfinite(trial.intermediate_values[step]):
+            return True
+        if self._min_resource is None:
+            self._min_resource = _estimate_min_resource(study)
+            if self._min_resource is None:
+                return False
+        if self._rung_of_step(step) is None:
+            return False
+
+        members = [
+            other
+            for other in study.get_trials(deepcopy=False, states=COMPARED_STATES)
+            if other.number != trial.number
+            and step in other.intermediate_values
+            and (in_same_bracket is None or in_same_bracket(other))
+        ]
+        scores = scores_of_trials(self._estimator, [trial, *members], step, study.direction)
+        own_score, other_scores = float(scores[0]), scores[1:]
+        if not math.isfinite(own_score):
+            return True
+        return not is_promoted(
+            own_score, other_scores, self._reduction_factor, self._bootstrap_count
+        )
+
+    def _rung_of_step(self, step: int) -> int | None:
+        """The rung judged at ``step``, or None when ``step`` is not a rung's step."""
+        assert self._min_resource is not None
+        if step < self._min_resource or step % self._min_resource:
+            return None
+        quotient, exponent = step // self._min_resource, 0
+        while quotient % self._reduction_factor == 0:
+            quotient //= self._reduction_factor
+            exponent += 1
+        if quotient != 1 or exponent < self._min_early_stopping_rate:
+            return None
+        return exponent - self._min_early_stopping_rate
+
+    def __repr__(self) -> str:
+        min_resource = "auto" if self._min_resource is None else self._min_resource
+        return (
+            f"SoTLSuccessiveHalvingPruner(min_resource={min_resource!r}, "
+            f"reduction_factor={self._reduction_factor}, "
+            f"min_early_stopping_rate={self._min_early_stopping_rate}, "
+            f"bootstrap_count={self._bootstrap_count}, estimator={self._estimator!r})"
+        )
+
+
+def is_promoted(
+    own_score: float, other_scores: np.ndarray, reduction_factor: int, bootstrap_count: int
+) -> bool:
+    """ASHA's promotion test at one rung; scores are lower-is-better and ``own_score`` is finite.
+
+    The trial is promoted when it ranks within the best ``n // reduction_factor`` of the ``n``
+    rung members (itself included), or is the best when ``n < reduction_factor``; ties with the
+    last promoted score are promoted. The rule itself is :func:`optuna_sotl.rules.asha_promoted`.
+    """
+    others = np.asarray(other_scores, dtype=np.float64)
+    n_better = int(np.count_nonzero(others < own_score))
+    return asha_promoted(n_better, others.size + 1, reduction_factor, bootstrap_count)
+
+
+def _estimate_min_resource(study: optuna.study.Study) -> int | None:
+    # Optuna's heuristic, so that "auto" means what users know: 1% of the longest complete run.
+    last_steps = [
+        trial.last_step
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if trial.last_step is not None
+    ]
+    if not last_steps:
+        return None
+    return max(max(last_steps) // 100, 1)

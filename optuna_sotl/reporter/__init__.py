@@ -1,0 +1,6 @@
+"""The reporter: a training loop's minibatch losses into per-epoch reports of an Optuna trial."""
+
+from optuna_sotl.reporter._reporter import SoTLReporter
+
+
+__all__ = ["SoTLReporter"]

@@ -1,0 +1,234 @@
+from __future__ import annotations
+
+import math
+
+import optuna
+
+from optuna_sotl import _attrs
+from optuna_sotl._checks import check_count
+from optuna_sotl.estimators import BaseEstimator
+from optuna_sotl.estimators import SoTL
+from optuna_sotl.estimators import SoTLE
+from optuna_sotl.reporter._loss_accumulator import LossAccumulator
+
+
+class SoTLReporter:
+    """Turns per-minibatch training losses into per-epoch reports of an Optuna trial.
+
+    Call :meth:`add` with each minibatch loss and :meth:`end_epoch` after each epoch. The epoch's
+    mean training loss ``L_t`` is reported with ``trial.report`` at step = epoch index (from 0), so
+    optuna-dashboard plots the loss curve and any pruner can read it. The current SoTL and SoTL-E
+    go to the user attributes ``sotl`` and ``sotl_e`` (columns of the dashboard's trial table); a
+    validation loss or metric given to :meth:`end_epoch` goes to ``val_loss`` / ``val_metric`` and,
+    per epoch, to the lists ``val_loss_curve`` / ``val_metric_curve`` (indexed by step), from which SoVL and the validation
+    baseline can be computed later. Then the study's pruner is asked; when it says stop,
+    :class:`optuna.TrialPruned` is raised with the step and score. A NaN or infinite epoch loss is
+    reported and then prunes the trial whatever the pruner.
+
+    Losses may be Python floats, numpy scalars or one-element torch tensors on any device; tensors
+    are summed on the device and read back once per epoch. Importing this module does not import
+    torch. Works with ``study.optimize`` and with ``study.ask``/``study.tell`` alike.
+
+    A trial re-queued by :class:`optuna.storages.RetryHeartbeatStaleTrialCallback` with
+    ``inherit_intermediate_values=True`` starts with the epochs its failed attempt stored.
+    :attr:`resume_step` is the first epoch not stored yet: a loop that restores a checkpoint starts
+    there (passing ``step=epoch``), and a loop that trains from epoch 0 again may do so. Either way
+    each epoch is stored once: for a stored epoch the reporter keeps the stored loss and user
+    attributes, writes nothing, and asks the pruner only at the last stored epoch (the failed
+    attempt may have died before hearing its answer there).
+
+    Example:
+
+        .. code-block:: python
+
+            import optuna
+            from optuna_sotl import SoTLPruner
+            from optuna_sotl import SoTLReporter
+
+
+            def objective(trial):
+                lr = trial.suggest_float("lr", 0.01, 0.5, log=True)
+                reporter = SoTLReporter(trial)
+                weight = 5.0
+                for epoch in range(8):
+                    for _ in range(10):  # minibatches
+                        weight -= lr * weight
+                        reporter.add(weight**2)
+                    reporter.end_epoch(val_metric=1.0 / (1.0 + weight**2))
+                return 1.0 / (1.0 + weight**2)
+
+
+            study = optuna.create_study(direction="maximize", pruner=SoTLPruner())
+            study.optimize(objective, n_trials=10)
+
+    Args:
+        trial:
+            The trial being trained, from ``study.optimize`` or ``study.ask()``.
+        window:
+            ``E`` of the SoTL-E kept in the ``sotl_e`` user attribute (default 1).
+    """
+
+    def __init__(self, trial: optuna.trial.Trial, *, window: int = 1) -> None:
+        if not isinstance(trial, optuna.trial.Trial):
+            raise TypeError(f"trial must be an optuna.trial.Trial, got {type(trial).__name__}.")
+        self._trial = trial
+        self._sotl = SoTL()
+        self._sotl_e = SoTLE(window)
+        # One read of the trial: what an earlier attempt of a retried trial left (nothing for a
+        # new trial) is where this reporter starts.
+        stored = trial.storage.get_trial(trial._trial_id)
+        self._stored = dict(stored.intermediate_values)
+        self._resume_step = max(self._stored) + 1 if self._stored else 0
+        self._losses = [self._stored[s] for s in sorted(self._stored)]
+        self._val_loss_curve = _stored_curve(stored, _attrs.VAL_LOSS_CURVE, self._resume_step)
+        self._val_metric_curve = _stored_curve(stored, _attrs.VAL_METRIC_CURVE, self._resume_step)
+        if self._resume_step:
+            self._repair_scores(stored.user_attrs)
+        self._last_step: int | None = None
+        self._epoch = LossAccumulator()
+
+    @property
+    def trial(self) -> optuna.trial.Trial:
+        return self._trial
+
+    @property
+    def train_losses(self) -> list[float]:
+        """The mean training loss of each stored epoch, those of an earlier attempt first."""
+        return list(self._losses)
+
+    @property
+    def resume_step(self) -> int:
+        """The first step not stored yet: 0 unless the trial is a retry that inherited epochs."""
+        return self._resume_step
+
+    @property
+    def last_step(self) -> int | None:
+        return self._last_step
+
+    @property
+    def sotl(self) -> float:
+        return float(self._sotl(self._losses)) if self._losses else math.nan
+
+    @property
+    def sotl_e(self) -> float:
+        return float(self._sotl_e(self._losses)) if self._losses else math.nan
+
+    def add(self, loss: object) -> None:
+        """Add one minibatch's training loss to the current epoch (no device synchronisation)."""
+        self._epoch.add(loss)
+
+    def end_epoch(
+        self,
+        *,
+        val_loss: float | None = None,
+        val_metric: float | None = None,
+        step: int | None = None,
+    ) -> float:
+        """Report the epoch's mean training loss, record validation results, and ask the pruner.
+
+        Args:
+            val_loss:
+                The validation loss after this epoch, if measured.
+            val_metric:
+                The validation metric (e.g. accuracy) after this epoch, if measured.
+            step:
+                The step to report at; by default the epoch index, one more than the last step.
+                Must be larger than the last step. A step below :attr:`resume_step` is already
+                stored: nothing is written for it.
+
+        Returns:
+            The epoch's mean training loss, as measured by this call.
+
+        Raises:
+            optuna.TrialPruned: when the pruner stops the trial or the loss is not finite.
+            ValueError: when no loss was added this epoch or the step is not increasing; nothing
+                is written to storage then.
+        """
+        step = self._next_step(step)
+        val_loss = _optional_number("val_loss", val_loss)
+        val_metric = _optional_number("val_metric", val_metric)
+        mean_loss = self._epoch.mean()
+
+        already_stored = step < self._resume_step
+        if not already_stored:
+            self._trial.report(mean_loss, step)
+            self._losses.append(mean_loss)
+        self._last_step = step
+        self._epoch = LossAccumulator()
+        if not already_stored:
+            self._record_attrs(step, val_loss, val_metric)
+
+        # The stored loss is the one the pruner and the other trials see.
+        loss = self._stored.get(step, mean_loss)
+        if not math.isfinite(loss):
+            raise optuna.TrialPruned(
+                f"Trial {self._trial.number} pruned at step {step}: "
+                f"the training loss is {loss}."
+            )
+        # The earlier attempt went on past a stored step below the last: the pruner kept it there.
+        if already_stored and step < self._resume_step - 1:
+            return mean_loss
+        if self._trial.should_prune():
+            estimator = getattr(self._trial.study.pruner, "estimator", None)
+            if not isinstance(estimator, BaseEstimator):
+                estimator = self._sotl_e
+            score = estimator(self._losses)
+            raise optuna.TrialPruned(
+                f"Trial {self._trial.number} pruned at step {step}: "
+                f"{estimator.name} = {score:.6g}."
+            )
+        return mean_loss
+
+    def _next_step(self, step: int | None) -> int:
+        if step is None:
+            return 0 if self._last_step is None else self._last_step + 1
+        step = check_count("step", step)
+        if self._last_step is not None and step <= self._last_step:
+            raise ValueError(
+                f"step must increase from epoch to epoch: got step={step} after step "
+                f"{self._last_step}."
+            )
+        return step
+
+    def _repair_scores(self, inherited: dict[str, object]) -> None:
+        # An attempt killed between an epoch's report and its user attributes left scores of the
+        # epoch before; the stored losses are the record.
+        for key, value in ((_attrs.SOTL, self.sotl), (_attrs.SOTL_E, self.sotl_e)):
+            if inherited.get(key) != _json_float(value):
+                self._trial.set_user_attr(key, _json_float(value))
+
+    def _record_attrs(self, step: int, val_loss: float | None, val_metric: float | None) -> None:
+        set_attr = self._trial.set_user_attr
+        set_attr(_attrs.SOTL, _json_float(self.sotl))
+        set_attr(_attrs.SOTL_E, _json_float(self.sotl_e))
+        for value, latest_key, curve_key, curve in (
+            (val_loss, _attrs.VAL_LOSS, _attrs.VAL_LOSS_CURVE, self._val_loss_curve),
+            (val_metric, _attrs.VAL_METRIC, _attrs.VAL_METRIC_CURVE, self._val_metric_curve),
+        ):
+            if value is None:
+                continue
+            curve.extend([None] * (step - len(curve)))
+            curve.append(_json_float(value))
+            set_attr(latest_key, _json_float(value))
+            set_attr(curve_key, list(curve))
+
+
+def _stored_curve(
+    stored: optuna.trial.FrozenTrial, key: str, resume_step: int
+) -> list[float | None]:
+    # A retry inherits every user attribute; entries past the inherited epochs are not ours.
+    curve = stored.user_attrs.get(key)
+    return list(curve[:resume_step]) if isinstance(curve, list) else []
+
+
+def _optional_number(name: str, value: object) -> float | None:
+    if value is None:
+        return None
+    single = LossAccumulator()
+    single.add(value, name)
+    return single.mean()
+
+
+def _json_float(value: float) -> float | None:
+    # User attributes are stored as JSON, which has no NaN or inf; None marks them.
+    return value if math.isfinite(value) else None

@@ -1,0 +1,136 @@
+"""The study a wrapped sampler sees: pruned and running trials' curves turned into SoTL scores."""
+
+from __future__ import annotations
+
+from collections.abc import Container
+import copy
+from typing import Any
+
+import optuna
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from optuna_sotl._scoring import scores_by_step
+from optuna_sotl._scoring import UNFINISHED_STATES
+from optuna_sotl.estimators import BaseEstimator
+
+
+# Scores depend only on the reported curve, so they are memoised by its content. The bound keeps
+# a long-lived sampler's memory flat; clearing everything at once is simpler than an LRU and only
+# costs recomputation.
+_MAX_CACHED_CURVES = 50_000
+
+
+class ScoreTransform:
+    """Maps a pruned or running trial to a copy whose intermediate values are SoTL scores.
+
+    The scores are put into the study's direction (negated when it maximises), so that whoever
+    reads "the last intermediate value, in the study's direction" reads "lower SoTL is better".
+    """
+
+    def __init__(self, estimator: BaseEstimator) -> None:
+        self._estimator = estimator
+        self._cache: dict[tuple[bool, tuple[tuple[int, float], ...]], dict[int, float]] = {}
+
+    def __call__(self, trials: list[FrozenTrial], maximize: bool) -> list[FrozenTrial]:
+        return [self._one(trial, maximize) for trial in trials]
+
+    def _one(self, trial: FrozenTrial, maximize: bool) -> FrozenTrial:
+        if trial.state not in UNFINISHED_STATES or not trial.intermediate_values:
+            return trial
+        values = self.mapped_curve(trial, maximize)
+        # A shallow copy: the study's (possibly cached) trial is never modified.
+        view = copy.copy(trial)
+        view.intermediate_values = dict(values)
+        if trial.values is not None and len(trial.values) == 1:
+            # Optuna stores a pruned trial's last intermediate value as its value.
+            view.values = [values[max(values)]]
+        return view
+
+    def mapped_curve(self, trial: FrozenTrial, maximize: bool) -> dict[int, float]:
+        """The trial's score at each reported step, in the study's direction. Do not modify."""
+        key = (maximize, tuple(trial.intermediate_values.items()))
+        values = self._cache.get(key)
+        if values is None:
+            scores = scores_by_step(self._estimator, trial)
+            values = {step: -s if maximize else s for step, s in scores.items()}
+            if len(self._cache) >= _MAX_CACHED_CURVES:
+                self._cache.clear()
+            self._cache[key] = values
+        return values
+
+
+def maximizes(study: optuna.Study) -> bool | None:
+    """Whether the study maximises; ``None`` for several objectives (no single direction)."""
+    directions = study.directions
+    if len(directions) != 1:
+        return None
+    return directions[0] == StudyDirection.MAXIMIZE
+
+
+class SoTLStudyView(optuna.Study):
+    """A stand-in for ``study`` that differs only in the trials ``get_trials`` returns.
+
+    Every other attribute (storage, directions, ``stop``, ``_BracketStudy``'s bracket filter...)
+    is the wrapped study's own, so the view composes with any study wrapper: trials are read
+    through the wrapped study's ``get_trials``/``_get_trials`` and only then transformed.
+    """
+
+    _OWN = frozenset(
+        {
+            "get_trials",
+            "_get_trials",
+            "trials",
+            "_sotl_study",
+            "_sotl_transform",
+            "_sotl_maximize",
+            "_sotl_transformed",
+        }
+    )
+
+    def __init__(self, study: optuna.Study, transform: ScoreTransform) -> None:
+        # Study.__init__ is not called: the view owns no storage connection or thread state.
+        object.__setattr__(self, "_sotl_study", study)
+        object.__setattr__(self, "_sotl_transform", transform)
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in SoTLStudyView._OWN or (name.startswith("__") and name.endswith("__")):
+            return object.__getattribute__(self, name)
+        return getattr(object.__getattribute__(self, "_sotl_study"), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._sotl_study, name, value)
+
+    def _sotl_maximize(self) -> bool | None:
+        return maximizes(self._sotl_study)
+
+    def _sotl_transformed(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
+        maximize = self._sotl_maximize()
+        if maximize is None:
+            return trials
+        return self._sotl_transform(trials, maximize)
+
+    def get_trials(
+        self, deepcopy: bool = True, states: Container[TrialState] | None = None
+    ) -> list[FrozenTrial]:
+        trials = self._sotl_study.get_trials(deepcopy=deepcopy, states=states)
+        return self._sotl_transformed(trials)
+
+    def _get_trials(
+        self,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+        use_cache: bool = False,
+    ) -> list[FrozenTrial]:
+        trials = self._sotl_study._get_trials(
+            deepcopy=deepcopy, states=states, use_cache=use_cache
+        )
+        return self._sotl_transformed(trials)
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self.get_trials(deepcopy=True, states=None)
+
+    def __repr__(self) -> str:
+        return f"SoTLStudyView({self._sotl_study!r})"
