@@ -71,6 +71,15 @@ def main() -> int:
         help="seeds per block: results are saved and rendered after each block",
     )
     parser.add_argument("--name", default="search", help="results file stem")
+    parser.add_argument(
+        "--configs", default=None,
+        help="comma-separated configurations instead of each sampler's default set",
+    )
+    parser.add_argument(
+        "--run-tag", default=None,
+        help="the saved run is results/<name>_<sampler>-<tag>_run.pkl; "
+        "the tables merge every saved run of <name>",
+    )
     parser.add_argument("--note", action="append", default=[], help="extra header line")
     parser.add_argument(
         "--from-results", action="store_true",
@@ -83,19 +92,18 @@ def main() -> int:
         if os.path.isdir(path) or not os.access(os.path.dirname(path), os.W_OK):
             raise SystemExit(f"cannot write {path}")
     samplers = [s for s in args.samplers.split(",") if s]
-    saved = {s: results_path(f"{args.name}_{s}_run.pkl") for s in samplers}
-    runs: dict[str, tuple] = {}
+    tag = f"-{args.run_tag}" if args.run_tag else ""
+    saved = {s: results_path(f"{args.name}_{s}{tag}_run.pkl") for s in samplers}
     if args.from_results:
-        for sampler, path in saved.items():
-            if os.path.exists(path):
-                with open(path, "rb") as file:
-                    runs[sampler] = pickle.load(file)
-        render(args, runs)
+        render(args)
         return 0
     from optuna_sotl.curves._search import run_search
     from optuna_sotl.curves._search_configs import default_names
 
     for sampler in samplers:
+        names = default_names(sampler)
+        if args.configs:  # a sampler none of them names keeps its default set
+            names = [n for n in args.configs.split(",") if n.startswith(sampler + "/")] or names
         done = None
         wall = cpu = 0.0
         for start in range(0, args.seeds, args.block):
@@ -103,17 +111,15 @@ def main() -> int:
             started = time.perf_counter()
             before = _cpu()
             part = run_search(
-                args.data, budget=args.budget, seeds=seeds, configs=default_names(sampler),
-                jobs=args.jobs,
+                args.data, budget=args.budget, seeds=seeds, configs=names, jobs=args.jobs,
             )
             wall += time.perf_counter() - started
             cpu += _cpu() - before
             done = part if done is None else concat(done, part)
-            runs[sampler] = (done, wall, cpu)
             # Kept (not committed): the tables can be rebuilt without searching again.
             with open(saved[sampler], "wb") as file:
-                pickle.dump(runs[sampler], file)
-            render(args, runs)
+                pickle.dump((done, wall, cpu), file)
+            render(args)
     return 0
 
 
@@ -140,11 +146,60 @@ def concat(first: object, second: object) -> object:
     )
 
 
-def render(args: argparse.Namespace, runs: dict[str, tuple]) -> None:
+def load_runs(name: str) -> dict[str, tuple]:
+    """Every saved run of ``name``, merged per sampler (configurations side by side, on the
+    seeds all of them finished), each configuration named by the registry's first entry with
+    its arguments (a run made before a default changed keeps its meaning)."""
+    import dataclasses
+    import glob
+
+    import numpy as np
+
+    from optuna_sotl.curves._search_configs import PRUNERS
+
+    by_sampler: dict[str, list[tuple]] = {}
+    for path in sorted(glob.glob(results_path(f"{name}_*_run.pkl"))):
+        with open(path, "rb") as file:
+            result, wall, cpu = pickle.load(file)
+        configs = []
+        for config in result.configs:
+            label = next(k for k, spec in PRUNERS.items() if spec == config.pruner)
+            configs.append(dataclasses.replace(
+                config, name=f"{config.sampler_name}/{label}", pruner_name=label
+            ))
+        result = dataclasses.replace(result, configs=tuple(configs))
+        by_sampler.setdefault(configs[0].sampler_name, []).append((result, wall, cpu))
+    runs = {}
+    for sampler, parts in by_sampler.items():
+        n = min(len(p[0].seeds) for p in parts)
+        seen: set[str] = set()
+        keep = []
+        for result, _, _ in parts:
+            for i, config in enumerate(result.configs):
+                if config.name not in seen:
+                    seen.add(config.name)
+                    keep.append((result, i))
+        first = parts[0][0]
+        merged = dataclasses.replace(
+            first,
+            configs=tuple(r.configs[i] for r, i in keep),
+            seeds=first.seeds[:n],
+            test=np.stack([r.test[i, :n] for r, i in keep]),
+            val=np.stack([r.val[i, :n] for r, i in keep]),
+            counts=np.stack([r.counts[i, :n] for r, i in keep]),
+        )
+        runs[sampler] = (merged, sum(p[1] for p in parts), sum(p[2] for p in parts))
+    return runs
+
+
+def render(args: argparse.Namespace) -> None:
     from optuna_sotl.curves._search_configs import PRUNERS
     from optuna_sotl.curves._search_report import plot_search
     from optuna_sotl.curves._search_report import search_stats
 
+    runs = load_runs(args.name)
+    if not runs:
+        return
     stats_by_sampler = {sampler: search_stats(run[0]) for sampler, run in runs.items()}
     shown: dict[str, list[str]] = {}
     for sampler, stats in stats_by_sampler.items():

@@ -119,6 +119,24 @@ class ReplayData:
         self._space_built = True
 
 
+def estimator_name(estimator: object) -> str:
+    """The short name :func:`make_estimator` turns back into ``estimator``."""
+    from optuna_sotl.estimators import SelfCalibratingEstimator
+    from optuna_sotl.estimators import SoTL
+    from optuna_sotl.estimators import SoTLE
+    from optuna_sotl.estimators import SoTLEMA
+
+    if isinstance(estimator, SelfCalibratingEstimator):
+        return "auto"
+    if isinstance(estimator, SoTLE):
+        return "sotl-e" if estimator.window == 1 else f"sotl-e{estimator.window}"
+    if isinstance(estimator, SoTLEMA):
+        return f"ema{estimator.gamma:g}"
+    if isinstance(estimator, SoTL):
+        return "sotl"
+    raise ValueError(f"no short name for {estimator!r}.")
+
+
 def make_estimator(name: str) -> object:
     """An estimator from its short name: ``sotl-e``, ``sotl-e3``, ``sotl``, ``ema0.9``, or
     ``auto`` (:class:`~optuna_sotl.SelfCalibratingEstimator`)."""
@@ -691,8 +709,9 @@ def _class_defaults(kind: str) -> dict[str, object]:
         for name, parameter in inspect.signature(cls.__init__).parameters.items()
         if parameter.default is not inspect.Parameter.empty
     }
-    if defaults.get("estimator", "") is None:
-        defaults["estimator"] = "sotl-e"  # None means SoTLE(1) in every pruner
+    if "estimator" in defaults:
+        # The estimator a default instance holds (None means a different one per class).
+        defaults["estimator"] = estimator_name(cls().estimator)
     if kind == "median":
         defaults["percentile"] = 50.0
     return defaults

@@ -80,7 +80,9 @@ def _pruners() -> dict[str, PrunerSpec]:
     )
     for warmup in WARMUPS[1:]:
         pruners[f"sotl-w{warmup}"] = PrunerSpec("sotl", (("n_warmup_steps", warmup),))
-    for eta in (2, 3):  # "auto" first rung; factor 4 is "sotl-sha"
+    for estimator in ESTIMATORS:  # SoTLPruner with each estimator (one is the default)
+        pruners[f"sotl-{estimator}"] = PrunerSpec("sotl", (("estimator", estimator),))
+    for eta in (2, 3, 4):  # the "auto" first rung (one of them is "sotl-sha")
         pruners[f"sotl-sha-auto-e{eta}"] = PrunerSpec(
             "sotl-sha", (("min_resource", "auto"), ("reduction_factor", eta))
         )
@@ -120,9 +122,8 @@ TPE_PRUNERS: tuple[str, ...] = ("none", "median", "sha", "hyperband", "sotl", "s
 #: Regularised evolution costs about ten times random sampling per run (its random streams):
 #: the defaults of both families, the candidate shapes, and the adaptive estimator.
 RE_PRUNERS: tuple[str, ...] = (
-    "none", "median", "sha", "hyperband", "sha-auto-e3", "sha-r1-e2", "sotl", "sotl-sha",
-    "sotl-hyperband", "sotl-sha-auto-e3", "sotl-sha-r1-e2-sotl", "sotl-sha-cal-e3",
-    "sotl-sha-cal-e4",
+    "none", "median", "sha", "hyperband", "sha-auto-e2", "sha-r1-e4", "sotl", "sotl-sotl-e",
+    "sotl-sha", "sotl-sha-auto-e4", "sotl-hyperband", "sotl-sha-r1-e3-sotl", "sotl-sha-cal-e4",
 )
 
 

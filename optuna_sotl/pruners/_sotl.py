@@ -12,6 +12,7 @@ from optuna_sotl._checks import check_count
 from optuna_sotl._checks import check_pruning_estimator
 from optuna_sotl._scoring import COMPARED_STATES
 from optuna_sotl._scoring import scores_of_trials
+from optuna_sotl.estimators import SoTL
 from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SelfCalibratingEstimator
 from optuna_sotl.rules import PercentileRule
@@ -20,8 +21,8 @@ from optuna_sotl.rules import PercentileRule
 class SoTLPruner(BasePruner):
     """Prune trials whose training-loss score is worse than a percentile of the other trials'.
 
-    At the trial's last reported step ``t`` it scores the trial with ``estimator`` (default
-    SoTL-E with ``E=1``: the training loss of that epoch) and compares the score with the same
+    At the trial's last reported step ``t`` it scores the trial with ``estimator`` (default SoTL,
+    the sum of the training losses up to that epoch) and compares the score with the same
     score at step ``t`` of every *other* trial that reached step ``t``, whether it is complete,
     pruned or still running. Counting pruned and running trials is deliberate: with aggressive
     pruning few trials complete, and a pruned trial's loss at a step it did reach is as real as a
@@ -72,7 +73,9 @@ class SoTLPruner(BasePruner):
         n_min_trials:
             No pruning unless at least this many other trials reached the step (at least 1).
         estimator:
-            A training-loss estimator from :mod:`optuna_sotl.estimators` (default ``SoTLE(1)``),
+            A training-loss estimator from :mod:`optuna_sotl.estimators` (default ``SoTL()``,
+            the sum: in replayed searches it pruned fewer future winners than SoTL-E at every
+            step, see ``benchmarks/results/search.md``),
             or a :class:`~optuna_sotl.SelfCalibratingEstimator`, which chooses its signal at each
             step from the study's completed trials.
     """
@@ -92,7 +95,9 @@ class SoTLPruner(BasePruner):
         self._n_warmup_steps = check_count("n_warmup_steps", n_warmup_steps)
         self._interval_steps = check_count("interval_steps", interval_steps, minimum=1)
         self._n_min_trials = check_count("n_min_trials", n_min_trials, minimum=1)
-        self._estimator = check_pruning_estimator(estimator)
+        # SoTL (the sum) by default: a percentile check at every step judges a trial on a noisy
+        # single epoch with SoTL-E; the sum is steadier (benchmarks/results/search.md).
+        self._estimator = check_pruning_estimator(SoTL() if estimator is None else estimator)
 
     @property
     def estimator(self) -> BaseEstimator | SelfCalibratingEstimator:
