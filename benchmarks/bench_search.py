@@ -19,9 +19,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import DEFAULT_DATA  # noqa: E402
-from _common import header  # noqa: E402
-from _common import results_path  # noqa: E402
+from _common import DEFAULT_DATA
+from _common import header
+from _common import results_path
 
 
 NOTES = """\

@@ -25,19 +25,19 @@ from optuna_sotl.curves._search_configs import SearchConfig
 
 __all__ = [
     "LearningCurves",
+    "PrunerSpec",
     "RankEntry",
     "RankTable",
-    "PrunerSpec",
     "ReplayData",
     "SamplerSpec",
     "SearchConfig",
     "SearchResult",
     "default_rank_entries",
     "estimator_entry",
-    "load_curves",
-    "rank_estimators",
     "fast_replay",
+    "load_curves",
     "optuna_replay",
+    "rank_estimators",
     "run_search",
     "search_configs",
 ]

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any
-
-import numpy as np
 
 from optuna_sotl.curves._rank import RankTable
 

@@ -299,9 +299,9 @@ class _SelfCalibratingHalving:
         self, data: ReplayData, min_resource: int | None, eta: int, rate: int, bootstrap: int,
     ) -> None:
         from optuna_sotl import SelfCalibratingEstimator
-        from optuna_sotl.estimators._self_calibrating import RANK_MEAN
         from optuna_sotl.estimators import SoTLEMA
         from optuna_sotl.estimators import ValidationMetric
+        from optuna_sotl.estimators._self_calibrating import RANK_MEAN
 
         self._estimator = SelfCalibratingEstimator()
         self._names = (self._estimator.fallback, SoTLEMA(0.9).name, ValidationMetric().name,

@@ -219,18 +219,18 @@ def _markdown(stats: SearchStats) -> str:
     budget = result.budget
     half = checkpoints(budget)[2]
     lines = [
-        f"Replayed search on `{result.source}`: budget {budget} epochs ({result.n_epochs} per "
+        (f"Replayed search on `{result.source}`: budget {budget} epochs ({result.n_epochs} per "
         f"full training), {len(result.seeds)} seeds ({result.seeds[0]}..{result.seeds[-1]}) "
         f"per configuration, {len(result.configs)} configurations; {result.seconds:.0f} s "
-        f"wall, {result.cpu_seconds:.0f} s CPU in the workers.",
+        f"wall, {result.cpu_seconds:.0f} s CPU in the workers."),
         "",
-        "Regret in points: test = best `test_acc` in the file − that of the study's pick "
+        ("Regret in points: test = best `test_acc` in the file − that of the study's pick "
         "(best final validation result among the trials trained to the end); val = the same "
         f"on the final `{result.val_key}`. Mean [95 % bootstrap CI] over seeds. Δ: paired "
         "difference of the mean against the best Optuna configuration of the same sampler "
         "(lowest final mean of that regret). Epochs to target: the first budget from which on "
         "the mean regret stays at or below that configuration's final mean (% of the budget, "
-        "[95 % CI]).",
+        "[95 % CI])."),
         "",
     ]
     for sampler in dict.fromkeys(c.sampler_name for c in result.configs):
@@ -239,12 +239,12 @@ def _markdown(stats: SearchStats) -> str:
         lines += [
             f"### Sampler `{sampler}`",
             "",
-            f"Best Optuna configuration by final mean test regret: `{ref_test}`; by final mean "
-            f"validation regret: `{ref_val}`. Sorted by final mean validation regret.",
+            (f"Best Optuna configuration by final mean test regret: `{ref_test}`; by final mean "
+            f"validation regret: `{ref_val}`. Sorted by final mean validation regret."),
             "",
-            f"| configuration | val @ {half} | val @ {budget} | Δval @ {budget} | epochs to "
+            (f"| configuration | val @ {half} | val @ {budget} | Δval @ {budget} | epochs to "
             f"val target | test @ {half} | test @ {budget} | Δtest @ {budget} | epochs to test "
-            "target | top-1 % kept |",
+            "target | top-1 % kept |"),
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         names = [c.name for c in result.configs if c.sampler_name == sampler]
@@ -253,30 +253,34 @@ def _markdown(stats: SearchStats) -> str:
             r_half, r_end = stats.row(name, half), stats.row(name, budget)
             info = stats.per_config[name]
 
-            def cell(r: dict[str, object], kind: str) -> str:
-                return fmt_ci(r[f"{kind}_regret_mean"], r[f"{kind}_regret_ci_low"],  # type: ignore[arg-type]
-                              r[f"{kind}_regret_ci_high"])  # type: ignore[arg-type]
-
-            def diff(kind: str) -> str:
-                if not r_end[f"{kind}_diff_vs"]:
-                    return "—"
-                return fmt_ci(r_end[f"{kind}_diff_mean"], r_end[f"{kind}_diff_ci_low"],  # type: ignore[arg-type]
-                              r_end[f"{kind}_diff_ci_high"], 3)  # type: ignore[arg-type]
-
-            def epochs(kind: str) -> str:
-                if f"epochs_to_{kind}_target" not in info:
-                    return "—"
-                return fmt_epochs(info[f"epochs_to_{kind}_target"],  # type: ignore[arg-type]
-                                  info[f"epochs_to_{kind}_target_ci"], budget)  # type: ignore[arg-type]
-
             kept = info["top1_kept"]
             lines.append(
-                f"| {name} | {cell(r_half, 'val')} | {cell(r_end, 'val')} | {diff('val')} | "
-                f"{epochs('val')} | {cell(r_half, 'test')} | {cell(r_end, 'test')} | "
-                f"{diff('test')} | {epochs('test')} | {100 * kept:.0f} % |"  # type: ignore[operator]
+                f"| {name} | {_cell(r_half, 'val')} | {_cell(r_end, 'val')} | "
+                f"{_diff(r_end, 'val')} | {_epochs(info, 'val', budget)} | "
+                f"{_cell(r_half, 'test')} | {_cell(r_end, 'test')} | {_diff(r_end, 'test')} | "
+                f"{_epochs(info, 'test', budget)} | {100 * kept:.0f} % |"  # type: ignore[operator]
             )
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _cell(row: dict[str, object], kind: str) -> str:
+    return fmt_ci(row[f"{kind}_regret_mean"], row[f"{kind}_regret_ci_low"],  # type: ignore[arg-type]
+                  row[f"{kind}_regret_ci_high"])  # type: ignore[arg-type]
+
+
+def _diff(row: dict[str, object], kind: str) -> str:
+    if not row[f"{kind}_diff_vs"]:
+        return "—"
+    return fmt_ci(row[f"{kind}_diff_mean"], row[f"{kind}_diff_ci_low"],  # type: ignore[arg-type]
+                  row[f"{kind}_diff_ci_high"], 3)  # type: ignore[arg-type]
+
+
+def _epochs(info: dict[str, object], kind: str, budget: int) -> str:
+    if f"epochs_to_{kind}_target" not in info:
+        return "—"
+    return fmt_epochs(info[f"epochs_to_{kind}_target"],  # type: ignore[arg-type]
+                      info[f"epochs_to_{kind}_target_ci"], budget)  # type: ignore[arg-type]
 
 
 def plot_search(

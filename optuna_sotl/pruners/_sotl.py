@@ -12,9 +12,9 @@ from optuna_sotl._checks import check_count
 from optuna_sotl._checks import check_pruning_estimator
 from optuna_sotl._scoring import COMPARED_STATES
 from optuna_sotl._scoring import scores_of_trials
-from optuna_sotl.estimators import SoTL
 from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SelfCalibratingEstimator
+from optuna_sotl.estimators import SoTL
 from optuna_sotl.rules import PercentileRule
 
 

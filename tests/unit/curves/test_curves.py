@@ -10,17 +10,16 @@ import os
 from pathlib import Path
 
 import numpy as np
-import optuna
 import pytest
 
 from optuna_sotl._cli import main
+from optuna_sotl.curves import fast_replay
 from optuna_sotl.curves import LearningCurves
 from optuna_sotl.curves import load_curves
-from optuna_sotl.curves import rank_estimators
-from optuna_sotl.curves import RankEntry
-from optuna_sotl.curves import fast_replay
 from optuna_sotl.curves import optuna_replay
 from optuna_sotl.curves import PrunerSpec
+from optuna_sotl.curves import rank_estimators
+from optuna_sotl.curves import RankEntry
 from optuna_sotl.curves import ReplayData
 from optuna_sotl.curves import run_search
 from optuna_sotl.curves import SamplerSpec
@@ -360,7 +359,7 @@ def test_epochs_to_target_needs_the_mean_to_stay_below() -> None:
 
 def test_search_in_worker_processes_matches_one_process(tmp_path: Path) -> None:
     path = write(tmp_path, synthetic(noise=0.05))
-    kwargs = dict(budget=64, seeds=[3, 4], configs=["re/sotl-sha"], progress=False)
+    kwargs = {"budget": 64, "seeds": [3, 4], "configs": ["re/sotl-sha"], "progress": False}
     one = run_search(path, jobs=1, **kwargs)  # type: ignore[arg-type]
     two = run_search(path, jobs=2, **kwargs)  # type: ignore[arg-type]
     np.testing.assert_array_equal(one.test, two.test)
