@@ -98,10 +98,12 @@ def main() -> int:
         render(args)
         return 0
     from optuna_sotl.curves._search import run_search
+    from optuna_sotl.curves._search import run_tpe_search
     from optuna_sotl.curves._search_configs import default_names
+    from optuna_sotl.curves._search_configs import tpe_names
 
     for sampler in samplers:
-        names = default_names(sampler)
+        names = tpe_names() if sampler == "tpe" else default_names(sampler)
         if args.configs:  # a sampler none of them names keeps its default set
             names = [n for n in args.configs.split(",") if n.startswith(sampler + "/")] or names
         done = None
@@ -110,9 +112,14 @@ def main() -> int:
             seeds = list(range(start, min(start + args.block, args.seeds)))
             started = time.perf_counter()
             before = _cpu()
-            part = run_search(
-                args.data, budget=args.budget, seeds=seeds, configs=names, jobs=args.jobs,
-            )
+            if sampler == "tpe":  # real Optuna TPE: its own cost, 30 seeds is the target
+                part = run_tpe_search(
+                    args.data, budget=args.budget, seeds=seeds, configs=names, jobs=args.jobs
+                )
+            else:
+                part = run_search(
+                    args.data, budget=args.budget, seeds=seeds, configs=names, jobs=args.jobs,
+                )
             wall += time.perf_counter() - started
             cpu += _cpu() - before
             done = part if done is None else concat(done, part)
