@@ -17,9 +17,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import DEFAULT_DATA  # noqa: E402
-from _common import header  # noqa: E402
-from _common import results_path  # noqa: E402
+from _common import DEFAULT_DATA
+from _common import header
+from _common import results_path
 
 
 CONFIGS = (
@@ -84,9 +84,9 @@ def main() -> int:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     text = header(
         "Replayed search on random fifths of the file",
-        [f"Data: `{os.path.basename(args.data)}`; {args.subsets} subsets of 20 % of the "
+        [(f"Data: `{os.path.basename(args.data)}`; {args.subsets} subsets of 20 % of the "
          f"architectures (subset seeds 100..{99 + args.subsets}), {args.seeds} seeds each, "
-         f"random sampling, budget {args.budget} epochs"],
+         f"random sampling, budget {args.budget} epochs")],
     )
     text += "\nMean regret in points over subsets × seeds (val: final `val_acc`; test: "
     text += "`test_acc`), paired differences against Optuna's `SuccessiveHalvingPruner()` fed "
