@@ -170,7 +170,10 @@ def load_runs(name: str) -> dict[str, tuple]:
             result, wall, cpu = pickle.load(file)
         configs = []
         for config in result.configs:
-            label = next(k for k, spec in PRUNERS.items() if spec == config.pruner)
+            label = next(
+                (k for k, spec in PRUNERS.items() if spec == config.pruner),
+                config.pruner_name + "(old)",  # arguments no entry has any more
+            )
             configs.append(dataclasses.replace(
                 config, name=f"{config.sampler_name}/{label}", pruner_name=label
             ))
@@ -239,9 +242,9 @@ def render(args: argparse.Namespace) -> None:
         text += stats.to_markdown().replace(stats.result.source, data_name)
     text += f"\nEvery number above, per configuration and budget: `{args.name}.csv`.\n\n"
     text += "## Configurations\n\n"
-    names = {c.pruner_name for run in runs.values() for c in run[0].configs}
-    for name in sorted(names):
-        text += f"- `{name}`: {PRUNERS[name].describe()}\n"
+    specs = {c.pruner_name: c.pruner for run in runs.values() for c in run[0].configs}
+    for name in sorted(specs):
+        text += f"- `{name}`: {specs[name].describe()}\n"
     text += "\n" + NOTES
     # No machine paths in committed files: the data file is named by the team's variable.
     text = text.replace(args.data, "$OPTUNA_SOTL_DATA/" + data_name)

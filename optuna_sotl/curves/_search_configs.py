@@ -80,6 +80,8 @@ def _pruners() -> dict[str, PrunerSpec]:
     )
     for warmup in WARMUPS[1:]:
         pruners[f"sotl-w{warmup}"] = PrunerSpec("sotl", (("n_warmup_steps", warmup),))
+    # The warm-up with SoTL-E, the estimator SoTLPruner had by default before SoTL.
+    pruners["sotl-sotl-e-w5"] = PrunerSpec("sotl", (("n_warmup_steps", 5), ("estimator", "sotl-e")))
     for estimator in ESTIMATORS:  # SoTLPruner with each estimator (one is the default)
         pruners[f"sotl-{estimator}"] = PrunerSpec("sotl", (("estimator", estimator),))
     for eta in (2, 3, 4):  # the "auto" first rung (one of them is "sotl-sha")
