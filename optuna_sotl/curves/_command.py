@@ -39,14 +39,23 @@ def add_curves_parser(subparsers: Any) -> None:
     rank.add_argument(
         "--self-calibrating",
         action="store_true",
-        help="also evaluate SelfCalibratingEstimator: calibrate on a random fraction of the "
-        "architectures (their final validation result only), score the rest, repeat over seeds",
+        help="also evaluate SelfCalibratingEstimator: calibrate on some architectures (their "
+        "final validation result only), score the rest, repeat over seeds",
     )
-    rank.add_argument(
+    sizes = rank.add_mutually_exclusive_group()
+    sizes.add_argument(
         "--calibration-fraction",
         type=float,
-        default=0.1,
-        help="fraction of architectures to calibrate on (default %(default)s)",
+        default=None,
+        help="fraction of architectures to calibrate on (default 0.1)",
+    )
+    sizes.add_argument(
+        "--calibration-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="number of architectures to calibrate on, as a small or pruned study completes "
+        "(instead of the fraction)",
     )
     rank.add_argument(
         "--calibration-seeds",
@@ -116,12 +125,13 @@ def _run_rank(args: argparse.Namespace) -> int:
     from optuna_sotl.curves._loader import load_curves
     from optuna_sotl.curves._rank import rank_estimators
 
+    fraction = 0.1 if args.calibration_fraction is None else args.calibration_fraction
     if args.self_calibrating and args.calibration_seeds < 1:
         raise ValueError(f"--calibration-seeds must be at least 1, got {args.calibration_seeds}.")
-    if args.self_calibrating and not 0.0 < args.calibration_fraction < 1.0:
-        raise ValueError(
-            f"--calibration-fraction must be in (0, 1), got {args.calibration_fraction}."
-        )
+    if args.self_calibrating and not 0.0 < fraction < 1.0:
+        raise ValueError(f"--calibration-fraction must be in (0, 1), got {fraction}.")
+    if args.self_calibrating and args.calibration_size is not None and args.calibration_size < 3:
+        raise ValueError(f"--calibration-size must be at least 3, got {args.calibration_size}.")
     curves = load_curves(args.path)
     table = rank_estimators(curves, budgets=args.budgets)
     _emit(table.to_markdown(), table.to_csv(), args.csv)
@@ -132,10 +142,16 @@ def _run_rank(args: argparse.Namespace) -> int:
     if args.self_calibrating:
         from optuna_sotl.curves._calibration import evaluate_self_calibrating
 
+        if args.calibration_size is not None and args.calibration_size > curves.n_archs - 2:
+            raise ValueError(
+                f"--calibration-size {args.calibration_size} leaves fewer than 2 of the "
+                f"{curves.n_archs} architectures to score."
+            )
         calibration = evaluate_self_calibrating(
             curves,
             args.budgets,
-            fraction=args.calibration_fraction,
+            fraction=fraction,
+            calibration_size=args.calibration_size,
             seeds=range(args.calibration_seeds),
         )
         sys.stdout.write("\n### Self-calibrating estimator\n\n" + calibration.to_markdown())

@@ -10,7 +10,7 @@ from optuna_sotl.rules._pure import percentile_prunes
 
 
 class PercentileRule(BaseRule):
-    """Stop a trial whose score is worse (larger) than the ``percentile``-th percentile of the others.
+    """Stop a trial whose score is worse (larger) than the ``percentile``-th percentile of others.
 
     Scores are lower-is-better, so ``percentile=25`` keeps roughly the best quarter and
     ``percentile=50`` the better half. A score equal to the percentile is kept. A non-finite own
