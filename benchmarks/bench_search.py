@@ -203,7 +203,6 @@ def load_runs(name: str) -> dict[str, tuple]:
 
 
 def render(args: argparse.Namespace) -> None:
-    from optuna_sotl.curves._search_configs import PRUNERS
     from optuna_sotl.curves._search_report import plot_search
     from optuna_sotl.curves._search_report import search_stats
 
@@ -312,14 +311,19 @@ def goals(stats_by_sampler: dict[str, object]) -> str:
             lines.append(
                 f"- **{sampler}, `{ours}` (defaults) vs `{theirs}` (Optuna defaults, val_acc): "
                 f"{'met' if val_better and test_ok else 'not met'}**. Final mean val regret "
-                f"{fmt_ci(ra['val_regret_mean'], ra['val_regret_ci_low'], ra['val_regret_ci_high'])}"
-                f" vs {fmt_ci(rb['val_regret_mean'], rb['val_regret_ci_low'], rb['val_regret_ci_high'])}"
-                f", paired difference {fmt_ci(*diffs['val'])}; test regret "
-                f"{fmt_ci(ra['test_regret_mean'], ra['test_regret_ci_low'], ra['test_regret_ci_high'])}"
-                f" vs {fmt_ci(rb['test_regret_mean'], rb['test_regret_ci_low'], rb['test_regret_ci_high'])}"
-                f", paired difference {fmt_ci(*diffs['test'])}."
+                f"{_mean_ci(ra, 'val')} vs {_mean_ci(rb, 'val')}, paired difference "
+                f"{fmt_ci(*diffs['val'])}; test regret {_mean_ci(ra, 'test')} vs "
+                f"{_mean_ci(rb, 'test')}, paired difference {fmt_ci(*diffs['test'])}."
             )
     return "\n".join(lines) + "\n"
+
+
+def _mean_ci(row: dict, kind: str) -> str:
+    from optuna_sotl.curves._search_report import fmt_ci
+
+    return fmt_ci(
+        row[f"{kind}_regret_mean"], row[f"{kind}_regret_ci_low"], row[f"{kind}_regret_ci_high"]
+    )
 
 
 def default_row(stats: object, sampler: str, kind: str) -> str | None:

@@ -625,7 +625,7 @@ class PrunerSpec:
         estimator = str(opt("estimator", "sotl-e"))
         if estimator == "auto":
             if self.kind != "sotl-sha":
-                raise ValueError("the replay has the self-calibrating estimator for sotl-sha only.")
+                raise ValueError("the replay has the self-calibrating estimator in sotl-sha only.")
             return _SelfCalibratingHalving(
                 data, _resource(opt("min_resource", "auto")), int(opt("reduction_factor", 4)),
                 int(opt("min_early_stopping_rate", 0)), int(opt("bootstrap_count", 0)),

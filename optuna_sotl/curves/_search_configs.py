@@ -81,7 +81,9 @@ def _pruners() -> dict[str, PrunerSpec]:
     for warmup in WARMUPS[1:]:
         pruners[f"sotl-w{warmup}"] = PrunerSpec("sotl", (("n_warmup_steps", warmup),))
     # The warm-up with SoTL-E, the estimator SoTLPruner had by default before SoTL.
-    pruners["sotl-sotl-e-w5"] = PrunerSpec("sotl", (("n_warmup_steps", 5), ("estimator", "sotl-e")))
+    pruners["sotl-sotl-e-w5"] = PrunerSpec(
+        "sotl", (("n_warmup_steps", 5), ("estimator", "sotl-e"))
+    )
     for estimator in ESTIMATORS:  # SoTLPruner with each estimator (one is the default)
         pruners[f"sotl-{estimator}"] = PrunerSpec("sotl", (("estimator", estimator),))
     for eta in (2, 3, 4):  # the "auto" first rung (one of them is "sotl-sha")
@@ -91,7 +93,8 @@ def _pruners() -> dict[str, PrunerSpec]:
     # The self-calibrating estimator (it adapts the signal to the study) at the "auto" first rung.
     for eta in (3, 4):
         pruners[f"sotl-sha-cal-e{eta}"] = PrunerSpec(
-            "sotl-sha", (("min_resource", "auto"), ("reduction_factor", eta), ("estimator", "auto"))
+            "sotl-sha",
+            (("min_resource", "auto"), ("reduction_factor", eta), ("estimator", "auto")),
         )
     for estimator in ESTIMATORS:
         for r, eta in SHAPES:

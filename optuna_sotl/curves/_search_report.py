@@ -305,7 +305,8 @@ def plot_search(
             for name in names_by_sampler[sampler]:
                 mean, low, high = by_sampler[sampler].curves[name][kind]
                 ok = np.isfinite(mean)
-                style = "--" if name.split("/", 1)[1].startswith(("sha", "median", "hyper")) else "-"
+                optuna_family = name.split("/", 1)[1].startswith(("sha", "median", "hyper"))
+                style = "--" if optuna_family else "-"
                 line, = ax.plot(grid[ok], mean[ok], style, label=name, lw=1.4)
                 ax.fill_between(grid[ok], low[ok], high[ok], color=line.get_color(), alpha=0.15)
             ax.set_title(f"{sampler}: {kind} regret (mean, 95 % CI)")
