@@ -25,8 +25,9 @@ class SoTLPruner(BasePruner):
 
     At the trial's last reported step ``t`` the trial's ``estimator`` score (default SoTL, the
     sum of its training losses up to that epoch) is compared with the scores at ``t`` of every
-    other trial that reached ``t``, complete, pruned or running: under aggressive pruning few trials complete, and a
-    pruned trial's loss at a step it reached is as real as a complete one's. The trial is pruned
+    other trial that reached ``t``, complete, pruned or running: under aggressive pruning few
+    trials complete, and a pruned trial's loss at a step it reached is as real as a complete
+    one's. The trial is pruned
     when its score is above the ``percentile``-th percentile of theirs. Scores are lower-is-better
     in any study direction, so a study that maximises accuracy while trials report training
     losses (``trial.report(loss, epoch)`` or :class:`~optuna_sotl.SoTLReporter`) prunes the bad
