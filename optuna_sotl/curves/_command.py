@@ -81,7 +81,10 @@ def add_curves_parser(subparsers: Any) -> None:
         "--budget", type=int, default=20_000, help="epochs per study (default %(default)s)"
     )
     search.add_argument(
-        "--seeds", type=int, default=200, help="seeds 0..N-1 per configuration (default %(default)s)"
+        "--seeds",
+        type=int,
+        default=200,
+        help="seeds 0..N-1 per configuration (default %(default)s)",
     )
     search.add_argument(
         "--configs",
