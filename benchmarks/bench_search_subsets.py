@@ -24,7 +24,7 @@ from _common import results_path
 
 CONFIGS = (
     "median", "sha", "sha-auto-e2", "sha-r1-e4", "sotl", "sotl-sotl-e", "sotl-sha",
-    "sotl-sha-auto-e4", "sotl-sha-cal-e4",
+    "sotl-sha-auto-e4",
 )
 
 
