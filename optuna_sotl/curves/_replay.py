@@ -131,15 +131,15 @@ def estimator_name(estimator: object) -> str:
     if isinstance(estimator, SoTLE):
         return "sotl-e" if estimator.window == 1 else f"sotl-e{estimator.window}"
     if isinstance(estimator, SoTLEMA):
-        return f"ema{estimator.gamma:g}"
+        return f"ema{estimator.newest_weight:g}"
     if isinstance(estimator, SoTL):
         return "sotl"
     raise ValueError(f"no short name for {estimator!r}.")
 
 
 def make_estimator(name: str) -> object:
-    """An estimator from its short name: ``sotl-e``, ``sotl-e3``, ``sotl``, ``ema0.9``, or
-    ``auto`` (:class:`~optuna_sotl.SelfCalibratingEstimator`)."""
+    """An estimator from its short name: ``sotl-e``, ``sotl-e3``, ``sotl``, ``ema0.9``
+    (``SoTLEMA(newest_weight=0.9)``), ``auto`` (a SelfCalibratingEstimator)."""
     from optuna_sotl.estimators import SoTL
     from optuna_sotl.estimators import SoTLE
     from optuna_sotl.estimators import SoTLEMA
@@ -153,7 +153,7 @@ def make_estimator(name: str) -> object:
     if name.startswith("sotl-e"):
         return SoTLE(int(name[6:] or 1))
     if name.startswith("ema"):
-        return SoTLEMA(float(name[3:]))
+        return SoTLEMA(newest_weight=float(name[3:]))
     raise ValueError(f"unknown estimator name {name!r}; use sotl, sotl-e[E] or ema<gamma>.")
 
 
@@ -283,121 +283,6 @@ class _SoTLHalving:
         if state == COMPLETE and self._min_resource is None:
             # "auto": Optuna's heuristic, one hundredth of the longest complete trial's last step.
             self._set_min_resource(max((self._n_epochs - 1) // 100, 1))
-
-
-class _SelfCalibratingHalving:
-    """:class:`~optuna_sotl.SoTLSuccessiveHalvingPruner` with a
-    :class:`~optuna_sotl.SelfCalibratingEstimator`: at each rung the signal (SoTL-E, SoTL-EMA,
-    the val metric or their rank mean) that best orders the completed trials' final results.
-
-    The choice is the estimator's own :meth:`~optuna_sotl.SelfCalibratingEstimator.choose` on
-    the same numbers. Every completed trial reached every step, so the calibration set at any
-    step is the completed trials so far, in trial-number order as the storage returns them.
-    """
-
-    def __init__(
-        self, data: ReplayData, min_resource: int | None, eta: int, rate: int, bootstrap: int,
-    ) -> None:
-        from optuna_sotl import SelfCalibratingEstimator
-        from optuna_sotl.estimators import SoTLEMA
-        from optuna_sotl.estimators import ValidationMetric
-        from optuna_sotl.estimators._self_calibrating import RANK_MEAN
-
-        self._estimator = SelfCalibratingEstimator()
-        self._names = (self._estimator.fallback, SoTLEMA(0.9).name, ValidationMetric().name,
-                       RANK_MEAN)
-        self._data = data
-        sotl_e = data.scores("sotl-e")
-        metric = -data.val if data.higher else data.val
-        # What the estimator returns for each choice: inf wherever SoTL-E is inf.
-        self._signals = (
-            sotl_e,
-            np.where(np.isinf(sotl_e), np.inf, data.scores("ema0.9")),
-            np.where(np.isinf(sotl_e), np.inf, metric),
-        )
-        self._sotl_e, self._metric = sotl_e, metric
-        self._later = -data.final_val if data.higher else data.final_val
-        self._eta, self._rate, self._bootstrap = eta, rate, bootstrap
-        self._n_epochs = data.n_epochs
-        steps = range(self._n_epochs)
-        self._sorted: tuple[list[list[float]], ...] = tuple([[] for _ in steps] for _ in range(3))
-        self._rows: list[list[int]] = [[] for _ in steps]
-        self._n_nan = [0] * self._n_epochs
-        self._complete_rows: list[int] = []
-        self._cache: dict[int, tuple[int, str]] = {}
-        self._is_rung: list[bool] = []
-        self._min_resource = None
-        if min_resource is not None:
-            self._set_min_resource(min_resource)
-
-    _set_min_resource = _SoTLHalving._set_min_resource
-
-    def begin(self, number: int, row: int) -> None:
-        self._row = row
-        self._row_finite = self._data.loss_finite[row].tolist()
-        self._row_signals = [signal[row].tolist() for signal in self._signals]
-        self._row_nan = np.isnan(self._metric[row]).tolist()
-
-    def step(self, t: int) -> bool:
-        prune = False
-        if not self._row_finite[t]:
-            prune = True
-        elif self._min_resource is not None and self._is_rung[t]:
-            prune = self._decide(t)
-        for signal, lists in zip(self._row_signals, self._sorted):
-            insort(lists[t], signal[t])
-        self._rows[t].append(self._row)
-        self._n_nan[t] += self._row_nan[t]
-        return prune
-
-    def _decide(self, t: int) -> bool:
-        from optuna_sotl.estimators._self_calibrating import _rank_mean
-
-        chosen = self._names[0]
-        if len(self._complete_rows) >= self._estimator.min_calibration_trials:
-            chosen = self._choice(t)
-        which = self._names.index(chosen)
-        if which >= 2 and (self._n_nan[t] or self._row_nan[t]):
-            which = 0  # a trial without the metric cannot be ranked by it
-        if which < 3:
-            own = self._row_signals[which][t]
-            if not math.isfinite(own):
-                return True
-            members = self._sorted[which][t]
-            n_better, n_members = bisect_left(members, own), len(members) + 1
-        else:
-            rows = np.array([self._row, *self._rows[t]], dtype=np.int64)
-            sotl_e = self._sotl_e[rows, t]
-            scores = np.where(np.isinf(sotl_e), np.inf, _rank_mean(sotl_e, self._metric[rows, t]))
-            own = float(scores[0])
-            if not math.isfinite(own):
-                return True
-            n_better, n_members = int(np.count_nonzero(scores[1:] < own)), len(scores)
-        return not asha_promoted(n_better, n_members, self._eta, self._bootstrap)
-
-    def _choice(self, t: int) -> str:
-        from optuna_sotl.estimators._self_calibrating import _rank_mean
-
-        cached = self._cache.get(t)
-        n_complete = len(self._complete_rows)
-        if cached is not None and cached[0] == n_complete:
-            return cached[1]
-        rows = np.array(self._complete_rows, dtype=np.int64)
-        sotl_e = self._sotl_e[rows, t]
-        scores = {self._names[0]: sotl_e, self._names[1]: self._data.scores("ema0.9")[rows, t]}
-        metric = self._metric[rows, t]
-        if not np.isnan(metric).any():
-            scores[self._names[2]] = metric
-            scores[self._names[3]] = _rank_mean(sotl_e, metric)
-        chosen = self._estimator.choose(scores, self._later[rows])
-        self._cache[t] = (n_complete, chosen)
-        return chosen
-
-    def end(self, state: int) -> None:
-        if state == COMPLETE:
-            self._complete_rows.append(self._row)
-            if self._min_resource is None:
-                self._set_min_resource(max((self._n_epochs - 1) // 100, 1))
 
 
 class _OptunaPercentile:
@@ -624,11 +509,10 @@ class PrunerSpec:
             ])
         estimator = str(opt("estimator", "sotl-e"))
         if estimator == "auto":
-            if self.kind != "sotl-sha":
-                raise ValueError("the replay has the self-calibrating estimator in sotl-sha only.")
-            return _SelfCalibratingHalving(
-                data, _resource(opt("min_resource", "auto")), int(opt("reduction_factor", 4)),
-                int(opt("min_early_stopping_rate", 0)), int(opt("bootstrap_count", 0)),
+            # Written for the SelfCalibratingEstimator before its candidates changed (commit
+            # 7c61b23's merge); the committed results used it. Not yet ported to the new one.
+            raise NotImplementedError(
+                "the replay does not have the current SelfCalibratingEstimator yet."
             )
         scores = data.scores(estimator)
         if self.kind == "sotl":

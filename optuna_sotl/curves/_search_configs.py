@@ -135,7 +135,10 @@ RE_PRUNERS: tuple[str, ...] = (
 def default_names(sampler: str | None = None) -> list[str]:
     """The fast-replay default: every pruner with random sampling, :data:`RE_PRUNERS` with
     regularised evolution (``sampler``: only that sampler's)."""
-    names = [f"random/{p}" for p in PRUNERS] + [f"re/{p}" for p in RE_PRUNERS]
+    # The self-calibrating entries label saved runs; the replay does not have the current
+    # estimator yet (see _replay.PrunerSpec.build_array).
+    names = [f"random/{p}" for p in PRUNERS if "-cal-" not in p]
+    names += [f"re/{p}" for p in RE_PRUNERS if "-cal-" not in p]
     if sampler is not None:
         names = [n for n in names if n.startswith(sampler + "/")]
     return names

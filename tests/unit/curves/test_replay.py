@@ -68,7 +68,6 @@ KINDS = {
         "sotl-sha", (("min_resource", 1), ("reduction_factor", 3), ("estimator", "ema0.9"))
     ),
     "sotl-hyperband": PrunerSpec("sotl-hyperband", (("min_resource", 1), ("reduction_factor", 3))),
-    "sotl-sha-cal": PrunerSpec("sotl-sha", (("estimator", "auto"), ("reduction_factor", 3))),
 }
 
 
