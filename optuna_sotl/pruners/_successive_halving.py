@@ -12,10 +12,9 @@ from optuna.trial import TrialState
 from optuna_sotl._checks import check_count
 from optuna_sotl._checks import check_count_or_auto
 from optuna_sotl._checks import check_pruning_estimator
-from optuna_sotl._scoring import COMPARED_STATES
-from optuna_sotl._scoring import scores_of_trials
 from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SelfCalibratingEstimator
+from optuna_sotl.pruners._score_index import ScoreIndex
 
 
 class SoTLSuccessiveHalvingPruner(BasePruner):
@@ -117,6 +116,8 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
                 f"bootstrap_count={bootstrap_count}."
             )
         self._estimator = check_pruning_estimator(estimator)
+        # Rung members' scores, so that a call scores only what is new (see _score_index).
+        self._index = ScoreIndex(self._estimator)
 
     @property
     def estimator(self) -> BaseEstimator | SelfCalibratingEstimator:
@@ -153,15 +154,7 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
         if self._rung_of_step(step) is None:
             return False
 
-        members = [
-            other
-            for other in study.get_trials(deepcopy=False, states=COMPARED_STATES)
-            if other.number != trial.number
-            and step in other.intermediate_values
-            and (in_same_bracket is None or in_same_bracket(other))
-        ]
-        scores = scores_of_trials(self._estimator, [trial, *members], step, study.direction)
-        own_score, other_scores = float(scores[0]), scores[1:]
+        own_score, other_scores = self._index.scores_at(study, trial, step, keep=in_same_bracket)
         if not math.isfinite(own_score):
             return True
         return not is_promoted(
