@@ -57,7 +57,9 @@ def main() -> int:
     axes.set_xticks(budgets, [str(b) for b in budgets])
     axes.set_xlabel("budget T (epochs)")
     axes.set_ylabel(f"Spearman ρ with {table.result_key} (held-out 90 %)")
-    axes.set_title(f"Self-calibrating on {args.fraction:.0%} of the architectures, {args.seeds} seeds")
+    axes.set_title(
+        f"Self-calibrating on {args.fraction:.0%} of the architectures, {args.seeds} seeds"
+    )
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()

@@ -1,8 +1,8 @@
 """Names of the user attributes the reporter writes, in one place for every reader.
 
-The trial table of optuna-dashboard shows each user attribute as a column, so the latest scores
-are scalars; the per-epoch validation curves are lists, one attribute each, so that SoVL and the
-validation baseline can be computed from storage after the study.
+optuna-dashboard shows a trial's user attributes on the trial's page, so the latest scores are
+scalars there; the per-epoch validation curves are lists, one attribute each, so that SoVL, the
+validation baseline and :class:`~optuna_sotl.SelfCalibratingEstimator` read them from storage.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numbers
 from typing import TYPE_CHECKING
+from typing import TypeGuard
 
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ class EstimatorCurveError(ValueError, TypeError):
     """
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[numbers.Integral]:
     """Whether ``value`` is an integer, ``bool`` excluded (``True`` is no count of anything)."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -33,13 +34,13 @@ def check_count(name: str, value: object, minimum: int = 0, *, why: str = "") ->
     """``value`` as an int of at least ``minimum``; ``why`` says in the error why the minimum."""
     if not is_int(value):
         raise TypeError(f"{name} must be an int, got {value!r}.")
-    assert isinstance(value, numbers.Integral)
-    if value < minimum:
+    number = int(value)
+    if number < minimum:
         if why:
             raise ValueError(f"{name} must be at least {minimum} ({why}), got {name}={value}.")
         qualifier = "negative" if minimum == 0 else f"less than {minimum}"
         raise ValueError(f"{name} cannot be {qualifier}, got {name}={value}.")
-    return int(value)
+    return number
 
 
 def check_optional_count(name: str, value: object, minimum: int = 0) -> int | None:
@@ -51,7 +52,9 @@ def check_optional_count(name: str, value: object, minimum: int = 0) -> int | No
     return check_count(name, value, minimum)
 
 
-def check_count_or_auto(name: str, value: object, minimum: int = 1, *, why: str = "") -> int | None:
+def check_count_or_auto(
+    name: str, value: object, minimum: int = 1, *, why: str = ""
+) -> int | None:
     """``value`` as an int of at least ``minimum``, or None for ``"auto"``."""
     if isinstance(value, str):
         if value != "auto":
@@ -71,10 +74,11 @@ def check_real_in(
     bounds = f"({low:g}, {high:g})" if open_interval else f"[{low:g}, {high:g}]"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a float in {bounds}, got {value!r}.")
-    inside = low < value < high if open_interval else low <= value <= high
+    number = float(value)
+    inside = low < number < high if open_interval else low <= number <= high
     if not inside:
         raise ValueError(f"{name} must be in {bounds}, got {name}={value}.")
-    return float(value)
+    return number
 
 
 def check_loss_estimator(estimator: object) -> BaseEstimator:

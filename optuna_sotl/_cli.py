@@ -9,7 +9,7 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     # Sub-command modules are imported here, not at package import, so that ``import optuna_sotl``
-    # stays light; each heavy dependency (torch, matplotlib) is imported only when its command runs.
+    # stays light; a heavy dependency (torch, matplotlib) is imported only when its command runs.
     from optuna_sotl.curves._command import add_curves_parser
     from optuna_sotl.demo._command import add_demo_parser
     from optuna_sotl.report._command import add_report_parser

@@ -63,19 +63,27 @@ def score_at_step(
     """
     if not trials:
         return np.empty(0, dtype=np.float64)
-    matrix = loss_window(trials, step, estimator.window)
-    # Every trial reported ``step``, so a NaN in the last column is a reported NaN, not a gap.
-    reported_finite = np.isfinite(matrix[:, -1])
-    scores = np.asarray(estimator(matrix), dtype=np.float64)
-    return np.where(reported_finite & ~np.isnan(scores), scores, np.inf)
+    return _score_last_column(estimator, loss_window(trials, step, estimator.window))
 
 
 def scores_by_step(estimator: BaseEstimator, trial: FrozenTrial) -> dict[int, float]:
-    """The trial's :func:`score_at_step` at each step it reported."""
+    """The trial's :func:`score_at_step` at each step it reported, from one read of its curve."""
+    values = trial.intermediate_values
+    curve = loss_window([trial], max(values), None)
     return {
-        step: float(score_at_step(estimator, [trial], step)[0])
-        for step in trial.intermediate_values
+        # A prefix of the curve scores as its window would: estimators read their own window.
+        step: float(_score_last_column(estimator, curve[:, : step + 1])[0])
+        if step >= 0
+        else float(score_at_step(estimator, [trial], step)[0])  # only hand-made trials
+        for step in values
     }
+
+
+def _score_last_column(estimator: BaseEstimator, matrix: np.ndarray) -> np.ndarray:
+    # Every trial reported the last column's step, so a NaN there is a reported NaN, not a gap.
+    reported_finite = np.isfinite(matrix[:, -1])
+    scores = np.asarray(estimator(matrix), dtype=np.float64)
+    return np.where(reported_finite & ~np.isnan(scores), scores, np.inf)
 
 
 def scores_of_trials(

@@ -57,10 +57,13 @@ def open_storage(url: str, **rdb_kwargs: Any) -> optuna.storages.BaseStorage:
         path = url[len("journal://") :]
         if not path:
             raise ValueError(f"storage journal URL names no file: {mask_password(url)!r}.")
-        backend = optuna.storages.journal.JournalFileBackend(path)
-        return optuna.storages.JournalStorage(backend)
+        from optuna.storages.journal import JournalFileBackend
+
+        return optuna.storages.JournalStorage(JournalFileBackend(path))
     if scheme in ("redis", "rediss"):
-        return optuna.storages.JournalStorage(optuna.storages.journal.JournalRedisBackend(url))
+        from optuna.storages.journal import JournalRedisBackend
+
+        return optuna.storages.JournalStorage(JournalRedisBackend(url))
     if scheme == "grpc":
         parts = urlsplit(url)
         if parts.hostname is None or parts.port is None:

@@ -41,7 +41,7 @@ def storage(storage_supplier: StorageSupplier) -> Iterator[optuna.storages.BaseS
 def make_study(
     storage_supplier: StorageSupplier, storage: optuna.storages.BaseStorage
 ) -> object:
-    """``make_study(**create_study_kwargs)``: a study with a fresh name on the parametrised storage."""
+    """``make_study(**create_study_kwargs)``: a freshly named study on the parametrised storage."""
 
     def make(**kwargs: object) -> optuna.Study:
         return optuna.create_study(

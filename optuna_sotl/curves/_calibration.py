@@ -58,7 +58,8 @@ class CalibrationTable:
         n_cal = max(3, round(self.fraction * self.n_archs))
         lines = [
             f"Self-calibrating estimator: calibrated on a random {self.fraction:.0%} of the "
-            f"{self.n_archs} architectures (about {n_cal}) with their final `{self.val_metric_key}`, "
+            f"{self.n_archs} architectures (about {n_cal}) with their final "
+            f"`{self.val_metric_key}`, "
             f"scored on the rest against `{self.result_key}`; {len(self.seeds)} seeds "
             f"({self.seeds[0]}..{self.seeds[-1]}). Spearman ρ mean ± standard deviation over the "
             "seeds; the fixed signals are measured on the same held-out architectures. Goal: "
@@ -107,8 +108,8 @@ def evaluate_self_calibrating(
 
     rows = []
     for budget in clip_budgets(budgets, curves.n_epochs):
-        fixed_sotl_e = SoTLE(1)(curves.train_loss, budget)
-        fixed_metric = metric(curves.val_metric, budget)
+        fixed_sotl_e = np.asarray(SoTLE(1)(curves.train_loss, budget))
+        fixed_metric = np.asarray(metric(curves.val_metric, budget))
         per_seed: dict[str, list[float]] = {"self": [], "sotl_e": [], "val": [], "top": []}
         chosen: Counter[str] = Counter()
         for seed in seeds:

@@ -5,7 +5,8 @@ note or figure is saved, so importing this package stays light.
 """
 
 from optuna_sotl.dashboard._callback import DashboardCallback
+from optuna_sotl.dashboard._optional import import_dashboard
 from optuna_sotl.dashboard._save import save_to_dashboard
 
 
-__all__ = ["DashboardCallback", "save_to_dashboard"]
+__all__ = ["DashboardCallback", "import_dashboard", "save_to_dashboard"]

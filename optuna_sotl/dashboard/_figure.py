@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from optuna_sotl.ranking import bar_heights
+from optuna_sotl.ranking import complete_points
 from optuna_sotl.ranking import figure_titles
 from optuna_sotl.ranking import format_number
 from optuna_sotl.ranking import Ranking
@@ -20,6 +21,7 @@ def ranking_figure(ranking: Ranking) -> Any:
     title, left, right = figure_titles(ranking)
     figure = make_subplots(rows=1, cols=2, subplot_titles=(left, right), horizontal_spacing=0.22)
     ranked = ranking.ranked
+    height_of = {row.number: height for row, height in zip(ranked, bar_heights(ranking))}
     # Plain lists, not numpy arrays: plotly would store those in a binary encoding that older
     # dashboard front ends cannot read. A diverged (inf) score has no bar; its label says so.
     for state in sorted({row.state for row in ranked}):
@@ -27,7 +29,7 @@ def ranking_figure(ranking: Ranking) -> Any:
         figure.add_trace(
             go.Bar(
                 x=[f"#{row.number}" for row in rows],
-                y=[row.score if math.isfinite(row.score) else None for row in rows],
+                y=[height_of[row.number] for row in rows],
                 name=state,
                 legendgroup=state,
                 marker_color=STATE_COLORS.get(state, "#17becf"),
@@ -40,13 +42,13 @@ def ranking_figure(ranking: Ranking) -> Any:
             row=1,
             col=1,
         )
-    complete = [row for row in ranked if row.value is not None and math.isfinite(row.score)]
+    points = complete_points(ranking)
     figure.add_trace(
         go.Scatter(
-            x=[row.score for row in complete],
-            y=[row.value for row in complete],
+            x=[score for _, score, _ in points],
+            y=[value for _, _, value in points],
             mode="markers+text",
-            text=[f"#{row.number}" for row in complete],
+            text=[f"#{number}" for number, _, _ in points],
             textposition="top center",
             name="complete trials",
             marker={"color": STATE_COLORS["COMPLETE"], "size": 9},
@@ -55,8 +57,7 @@ def ranking_figure(ranking: Ranking) -> Any:
         row=1,
         col=2,
     )
-    scores = [row.score for row in ranked]
-    log = use_log_scale(scores)
+    log = use_log_scale(ranking)
     figure.update_xaxes(
         title_text="trial, best first",
         categoryorder="array",

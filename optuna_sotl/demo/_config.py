@@ -12,7 +12,7 @@ from optuna_sotl.nas import DEFAULT_OPS
 #: The demo's default storage: a SQLite file in the current directory.
 DEFAULT_STORAGE = "sqlite:///optuna-sotl-demo.db"
 
-#: User attribute holding the trial's arch string, a readable column in optuna-dashboard.
+#: User attribute holding the trial's arch string, shown on its page in optuna-dashboard.
 ARCH_ATTR = "arch"
 
 

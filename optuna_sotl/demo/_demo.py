@@ -13,6 +13,7 @@ import shlex
 import signal
 import sys
 import time
+from typing import Any
 from typing import TextIO
 
 import optuna
@@ -152,7 +153,7 @@ def run_demo(
     for callback in callbacks:
         if not callable(callback):
             raise TypeError(f"callbacks must be callables, got {callback!r}.")
-    pruner_kwargs = {
+    pruner_kwargs: dict[str, Any] = {
         "percentile": percentile,
         "n_startup_trials": n_startup_trials,
         "n_warmup_steps": n_warmup_steps,
@@ -207,7 +208,7 @@ def run_demo(
     return result
 
 
-def _save_to_dashboard(study: optuna.Study, step: int, file: TextIO) -> None:
+def _save_to_dashboard(study: optuna.Study, step: int | None, file: TextIO) -> None:
     # A new user's first look at optuna-dashboard should show the SoTL note and figure.
     try:
         from optuna_sotl.dashboard import save_to_dashboard

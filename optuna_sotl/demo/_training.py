@@ -18,8 +18,8 @@ from torch.nn import functional
 from optuna_sotl import SoTLReporter
 from optuna_sotl.demo._config import ARCH_ATTR
 from optuna_sotl.demo._config import TrainingConfig
+from optuna_sotl.nas import build_nb201_model
 from optuna_sotl.nas import suggest_cell
-from optuna_sotl.nas._torch_model import build_nb201_model
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def make_objective(config: TrainingConfig) -> Callable[[optuna.trial.Trial], flo
                 batch = order[start : start + config.batch_size]
                 loss = functional.cross_entropy(model(data.x_train[batch]), data.y_train[batch])
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
                 schedule.step()
                 reporter.add(loss.detach())

@@ -1,3 +1,5 @@
+"""The estimator interface and the NaN rules every estimator shares."""
+
 from __future__ import annotations
 
 import abc
@@ -16,22 +18,29 @@ CurveKind = Literal["train_loss", "val_loss", "val_metric"]
 class BaseEstimator(abc.ABC):
     """Turns learning curves into scores where **lower is better**, whatever the study's direction.
 
-    An estimator is called on one curve of shape ``(T,)`` or on a matrix of curves of shape
-    ``(N, T)``; column ``j`` holds epoch ``j + 1`` (Optuna step ``j``). It scores each curve at the
-    budget ``T`` (by default the last column) and returns a float for one curve or an ``(N,)`` array
-    for a matrix.
+    An estimator is called on one curve ``(T,)`` or a matrix of curves ``(N, T)`` (column ``j``
+    is epoch ``j + 1``, Optuna step ``j``) and scores each at the budget (default: the last
+    column), returning a float or an ``(N,)`` array. A NaN at the budget (the curve did not reach
+    it) scores NaN, a NaN before it is a skipped missing epoch, and ``inf`` propagates. Subclasses
+    implement :meth:`_score_window` and :attr:`name`; ``curve`` names the curve they read and
+    ``window`` how many trailing epochs they need (``None``: all), so callers read no more.
 
-    NaN-aware behaviour, shared by every estimator:
+    Example:
 
-    * a NaN at the budget means the curve did not reach it: its score is NaN;
-    * a NaN before the budget is a missing epoch and is skipped;
-    * ``inf`` propagates (a diverged loss scores ``inf``; ``inf`` and ``-inf`` in one window give
-      NaN). :class:`~optuna_sotl.SoTLPruner` maps every non-finite reported loss to ``+inf`` first,
-      so a diverged trial always ranks worst.
+        .. code-block:: python
 
-    Subclasses implement :meth:`_score_window` only. ``curve`` names the curve they read
-    (``"train_loss"``, ``"val_loss"`` or ``"val_metric"``) and ``window`` how many trailing epochs
-    they need (``None``: all), which lets callers such as the pruner read no more than that.
+            import numpy as np
+            from optuna_sotl import BaseEstimator
+
+
+            class LastLoss(BaseEstimator):
+                name = "last loss"
+
+                def _score_window(self, block):
+                    return block[:, -1]
+
+
+            assert LastLoss()([3.0, 2.0, np.nan, 1.0]) == 1.0
     """
 
     curve: ClassVar[CurveKind] = "train_loss"

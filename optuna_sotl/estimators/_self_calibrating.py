@@ -1,4 +1,9 @@
-"""The estimator that chooses its signal at each step from the study's own completed trials."""
+"""The estimator that chooses its signal at each step from the study's own completed trials.
+
+Nothing is fitted beyond that choice and nothing needs tuning: the one constant,
+``min_calibration_trials=10``, is where Spearman's standard error (about ``1/sqrt(n - 1)``) drops
+to a third.
+"""
 
 from __future__ import annotations
 
@@ -31,23 +36,15 @@ DEFAULT_MIN_CALIBRATION_TRIALS = 10
 class SelfCalibratingEstimator:
     """Pick, at each step, the signal that has ranked the study's own finished trials best.
 
-    The paper's SoTL-E ranks architectures better than the validation metric early in training,
-    while the validation metric is better late; where the two cross depends on the search space,
-    schedule and dataset. This estimator measures it on the trials that already went further. At
-    step ``t`` it takes the *calibration trials* — those that completed and reached ``t`` — and, for
-    each candidate signal, the Spearman correlation between the signal at ``t`` and the trials'
-    final objective values. The candidate with the highest correlation scores every trial
-    (ties go to the earlier candidate, SoTL-E first). While fewer than
-    ``min_calibration_trials`` are available, or a candidate lacks values (no validation metric
-    reported), it falls back to the first candidate, SoTL-E.
-
-    Candidates: SoTL-E (E=1), SoTL-EMA (γ=0.9), the reported validation metric at ``t`` and the
-    mean of the SoTL-E and validation-metric ranks. Nothing is fitted beyond this choice and no
-    hyperparameter needs tuning; the one constant, ``min_calibration_trials=10``, is where
-    Spearman's standard error (about ``1/sqrt(n - 1)``) drops to a third.
-
-    The validation metric is read from the ``val_metric_curve`` the reporter records and taken to
-    point the way the study does (an accuracy in a maximising study).
+    SoTL-E ranks architectures better than the validation metric early in training and worse
+    late; where the two cross depends on the space, schedule and dataset. At step ``t`` this
+    estimator takes the trials that completed and reached ``t`` and, for each candidate (SoTL-E
+    with E=1, SoTL-EMA with γ=0.9, the reported validation metric, the mean of the SoTL-E and
+    metric ranks), the Spearman correlation of its score at ``t`` with their final values; the
+    best candidate scores every trial (ties to the earlier one). With fewer than
+    ``min_calibration_trials`` such trials, or no validation metric, it falls back to SoTL-E.
+    The metric is read from the ``val_metric_curve`` the reporter records, pointing the way the
+    study does (an accuracy in a maximising study).
 
     Example:
 
@@ -202,7 +199,10 @@ class SelfCalibratingEstimator:
             lambda est: score_at_step(est, calibration, step),
             None if np.isnan(metric).any() else metric,
         )
-        later = np.array([-t.value if maximize else t.value for t in calibration], dtype=float)
+        # Lower-is-better final values; calibration trials are complete, so each has a value.
+        later = np.array([t.values[0] for t in calibration], dtype=np.float64)
+        if maximize:
+            later = -later
         chosen = self.choose(scores, later)
         self._choices[step] = (key, chosen)
         return chosen
@@ -212,7 +212,7 @@ class SelfCalibratingEstimator:
 
 
 def _metric_scores(trials: Sequence[FrozenTrial], step: int, maximize: bool) -> np.ndarray:
-    """The validation metric each trial's reporter recorded at ``step``, lower-is-better; NaN if none."""
+    """Each trial's recorded validation metric at ``step``, lower-is-better; NaN if none."""
     values = []
     for trial in trials:
         curve = trial.user_attrs.get(VAL_METRIC_CURVE)

@@ -6,7 +6,7 @@ from optuna_sotl.estimators._base import BaseEstimator
 
 
 class ValidationMetric(BaseEstimator):
-    """The early-stopped validation metric: its value at epoch ``T``, the baseline Optuna users report.
+    """The early-stopped validation metric: its value at epoch ``T``, what Optuna users report.
 
     Scores stay lower-is-better like every estimator's, so a metric where higher is better (an
     accuracy) is negated.

@@ -28,6 +28,8 @@ class BracketStudy(optuna.Study):
     """
 
     def __init__(self, study: optuna.Study, pruner: SoTLHyperbandPruner, bracket: int) -> None:
+        # A real Study, unlike the sampler's proxying view: the methods a sampler inherits from
+        # Study (best trials, Pareto front...) must read the filtered trials too.
         super().__init__(
             study_name=study.study_name,
             storage=study._storage,

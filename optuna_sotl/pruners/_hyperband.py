@@ -1,7 +1,17 @@
+"""Hyperband over stateless successive halving, with a bracket study for the samplers.
+
+Optuna gives samplers a per-bracket study (``optuna.pruners._filter_study``) only when
+``isinstance(study.pruner, HyperbandPruner)``, by calling the pruner's ``_get_bracket_id`` and
+``_create_bracket_study``. The pruner therefore subclasses :class:`~optuna.pruners.HyperbandPruner`
+and overrides exactly those two hooks and ``prune``; none of the parent's successive-halving state
+is used. Its :class:`~optuna_sotl.pruners._bracket_study.BracketStudy` filters ``_get_trials``
+too, which TPE, CMA-ES, GP and QMC read and Optuna 5.0's own bracket study does not filter. A
+sampler that wraps another should pass the ``study`` it is given on unchanged.
+"""
+
 from __future__ import annotations
 
 import math
-import numbers
 import zlib
 
 import optuna
@@ -22,30 +32,14 @@ class SoTLHyperbandPruner(HyperbandPruner):
     """Hyperband whose brackets are :class:`~optuna_sotl.SoTLSuccessiveHalvingPruner`\\ s.
 
     Hyperband (`Li et al., 2018 <https://jmlr.org/papers/v18/16-558.html>`__) runs successive
-    halving in several brackets that trade the number of trials against the steps each gets
-    before its first rung: bracket ``b`` is a successive halving with
-    ``min_early_stopping_rate=b``. Every trial belongs to one bracket, fixed by its study's name
-    and its number, and is only ranked against the trials of that bracket, by ``estimator``
-    (default SoTL-E with ``E=1``): lower is better whatever the study's direction. The brackets,
-    their sizes and the trial-to-bracket assignment are those of Optuna's
-    :class:`~optuna.pruners.HyperbandPruner` with the same arguments, so a trial lands in the same
-    bracket under both.
-
-    **Samplers see one bracket.** As with Optuna's pruner, each sampler call for a trial gets a
-    study that holds only the trials of the trial's bracket, so TPE models each bracket on its
-    own. Optuna builds that study in ``optuna.pruners._filter_study`` only when
-    ``isinstance(study.pruner, HyperbandPruner)``, by calling the pruner's
-    ``_get_bracket_id(study, trial)`` and ``_create_bracket_study(study, bracket_id)``. This class
-    therefore subclasses :class:`~optuna.pruners.HyperbandPruner` and overrides exactly those two
-    methods and :meth:`prune`; none of the parent's successive-halving state is used. Its bracket
-    study filters ``Study._get_trials`` too, which TPE reads and Optuna 5.0's own bracket study
-    does not filter. A sampler that wraps another should pass the ``study`` it is given on to
-    the wrapped sampler unchanged; :meth:`bracket_of` tells which bracket a trial is in, and
-    ``study.parent_study`` gives the unfiltered study where one is needed.
-
-    **Workers.** Brackets are a pure function of the study name, the trial number and the
-    arguments, and the successive halving inside is stateless (see
-    :class:`~optuna_sotl.SoTLSuccessiveHalvingPruner`), so workers sharing a storage agree.
+    halving in brackets that trade the number of trials against the steps before the first rung:
+    bracket ``b`` has ``min_early_stopping_rate=b``. The brackets, their sizes and the
+    trial-to-bracket assignment (a hash of the study name and trial number, so workers agree) are
+    those of Optuna's :class:`~optuna.pruners.HyperbandPruner` with the same arguments; a trial is
+    ranked only against its bracket, by ``estimator`` (default SoTL-E with ``E=1``), lower is
+    better in any study direction. As with Optuna's pruner, samplers get a study holding only the
+    trial's bracket; this one filters ``Study._get_trials`` too, which TPE reads.
+    :meth:`bracket_of` tells a trial's bracket and ``study.parent_study`` gives the whole study.
 
     Example:
 
@@ -141,11 +135,11 @@ class SoTLHyperbandPruner(HyperbandPruner):
         """
         if not self._brackets:
             self._try_building_brackets(study)
-        number = trial if isinstance(trial, numbers.Integral) else trial.number
-        return self.bracket_of_number(study.study_name, int(number))
+        number = trial.number if isinstance(trial, (FrozenTrial, optuna.Trial)) else int(trial)
+        return self.bracket_of_number(study.study_name, number)
 
     def bracket_of_number(self, study_name: str, number: int) -> int:
-        """The bracket of trial ``number`` of study ``study_name``; 0 while brackets are unknown."""
+        """The bracket of trial ``number`` of ``study_name``; 0 while brackets are unknown."""
         if not self._brackets:
             return 0
         # Hyperband's share of trials per bracket, drawn by a hash every worker computes alike.

@@ -1,3 +1,5 @@
+"""The percentile pruner: a trial against every other trial that reached its step."""
+
 from __future__ import annotations
 
 import math
@@ -17,22 +19,15 @@ from optuna_sotl.rules import PercentileRule
 class SoTLPruner(BasePruner):
     """Prune trials whose training-loss score is worse than a percentile of the other trials'.
 
-    At the trial's last reported step ``t`` it scores the trial with ``estimator`` (default
-    SoTL-E with ``E=1``: the training loss of that epoch) and compares the score with the same
-    score at step ``t`` of every *other* trial that reached step ``t``, whether it is complete,
-    pruned or still running. Counting pruned and running trials is deliberate: with aggressive
-    pruning few trials complete, and a pruned trial's loss at a step it did reach is as real as a
-    complete one's. The trial is pruned when its score is larger than the ``percentile``-th
-    percentile of theirs.
-
-    Scores are lower-is-better whatever the study's direction, so the pruner is correct in a study
-    that maximises accuracy while its trials report training losses (Optuna's
-    :class:`~optuna.pruners.MedianPruner` would read those losses as accuracies and prune the best
-    trials). Report training losses with :class:`~optuna_sotl.SoTLReporter`, or with
-    ``trial.report(loss, epoch)`` where ``epoch`` counts from 0.
-
-    A NaN or infinite loss at the step prunes at once, before any warm-up or start-up rule: such a
-    run never recovers. Other trials' non-finite losses rank worst.
+    At the trial's last reported step ``t`` the trial's ``estimator`` score (default SoTL-E with
+    ``E=1``, the loss of that epoch) is compared with the scores at ``t`` of every other trial that
+    reached ``t``, complete, pruned or running: under aggressive pruning few trials complete, and a
+    pruned trial's loss at a step it reached is as real as a complete one's. The trial is pruned
+    when its score is above the ``percentile``-th percentile of theirs. Scores are lower-is-better
+    in any study direction, so a study that maximises accuracy while trials report training
+    losses (``trial.report(loss, epoch)`` or :class:`~optuna_sotl.SoTLReporter`) prunes the bad
+    trials, where :class:`~optuna.pruners.MedianPruner` would prune the good ones. A NaN or
+    infinite loss prunes at once; other trials' non-finite losses rank worst.
 
     Example:
 

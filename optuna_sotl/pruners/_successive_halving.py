@@ -1,3 +1,14 @@
+"""Successive halving recomputed from stored losses.
+
+The pruner keeps no rung state and writes nothing: a trial is a member of a rung exactly when the
+storage holds its intermediate value at the rung's step, and its score there is recomputed from
+the stored values. Every worker sharing the storage (an RDB, a journal or the gRPC proxy) therefore
+sees the same rungs and, given the same stored trials, decides alike. Optuna's pruner records
+rungs in trial system attributes instead, which Optuna 5 no longer lets user code write through a
+public API. While a rung holds fewer than ``reduction_factor`` trials only the best so far is
+promoted, because Optuna cannot pause a trial and resume it later as ASHA would.
+"""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -20,36 +31,16 @@ from optuna_sotl.pruners._score_index import ScoreIndex
 class SoTLSuccessiveHalvingPruner(BasePruner):
     """Asynchronous successive halving (ASHA) whose rungs rank trials by a training-loss score.
 
-    This is the algorithm of Optuna's :class:`~optuna.pruners.SuccessiveHalvingPruner` (`Li et
-    al., 2020 <https://arxiv.org/abs/1810.05934>`__), with the same arguments, but a rung ranks
-    trials by ``estimator`` (default SoTL-E with ``E=1``, the training loss of the rung's epoch)
-    instead of by the raw reported value in the study's direction. Scores are lower-is-better
-    whatever the study's direction, so the pruner is right in a study that maximises accuracy
-    while its trials report training losses, where Optuna's pruner would keep the worst trials.
-
-    Rung ``k`` sits at step ``min_resource * reduction_factor ** (min_early_stopping_rate + k)``
-    (Optuna's steps: ``trial.report(loss, epoch)`` with ``epoch`` counting from 0, as
-    :class:`~optuna_sotl.SoTLReporter` does). When a trial reports a rung's step, its score there
-    is compared with the scores at that step of every other trial that reported it (complete,
-    pruned or still running); it is promoted, that is it may go on, if it ranks in the best
-    ``1 / reduction_factor`` of them, counting itself, and pruned otherwise. While a rung holds
-    fewer than ``reduction_factor`` trials, a trial is promoted only if it is the best so far,
-    because Optuna cannot pause a trial and resume it later as ASHA would. A score equal to the
-    promotion threshold is promoted. Trials that stop before a rung's step are not members of it.
-
-    A NaN or infinite loss prunes at once, at any step: such a run never recovers. Other trials'
-    non-finite scores rank worst.
-
-    **Shared rungs.** The pruner keeps no rung state of its own and writes nothing: a trial is a
-    member of a rung exactly when the storage holds its intermediate value at the rung's step, and
-    its score there is recomputed from those stored values. Every worker that shares the storage
-    (an RDB, a journal, or the gRPC proxy) therefore sees the same rungs and, given the same
-    stored trials, makes the same decision. Optuna's pruner records rungs in trial system
-    attributes instead, which Optuna 5 no longer lets user code write through a public API. The
-    price of statelessness is that a trial is judged at a rung only when ``should_prune`` is
-    called right after it reports the rung's step (the reporter does this every epoch); a rung
-    step that is never reported, or never followed by ``should_prune``, is passed without a
-    decision.
+    Optuna's :class:`~optuna.pruners.SuccessiveHalvingPruner` (`Li et al., 2020
+    <https://arxiv.org/abs/1810.05934>`__) with the same arguments, but a rung ranks trials by
+    ``estimator`` (default SoTL-E with ``E=1``), lower is better in any study direction. Rung ``k``
+    is at step ``min_resource * reduction_factor ** (min_early_stopping_rate + k)``; a trial that
+    reports it is promoted if it ranks in the best ``1 / reduction_factor`` of the trials that
+    reported it (complete, pruned or running, itself included; ties are promoted), or is the best
+    while the rung holds fewer than ``reduction_factor`` trials, and is pruned otherwise. A NaN or
+    infinite loss prunes at once. Rungs are recomputed from the stored losses at every decision,
+    so workers sharing a storage agree; a rung is judged only when ``should_prune`` follows the
+    report of its step (the reporter asks every epoch).
 
     Example:
 

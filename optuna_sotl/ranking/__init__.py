@@ -8,6 +8,8 @@ the optuna-dashboard note and figure (``optuna_sotl.dashboard``) and the demo's 
 (``optuna_sotl.demo``) render it with. This package is internal: its names may change.
 """
 
+from optuna_sotl.ranking._figures import bar_heights
+from optuna_sotl.ranking._figures import complete_points
 from optuna_sotl.ranking._figures import figure_titles
 from optuna_sotl.ranking._figures import STATE_COLORS
 from optuna_sotl.ranking._figures import use_log_scale
@@ -29,6 +31,8 @@ __all__ = [
     "Ranking",
     "STATE_COLORS",
     "agreement_sentence",
+    "bar_heights",
+    "complete_points",
     "figure_titles",
     "fill",
     "format_number",

@@ -37,7 +37,24 @@ def figure_titles(ranking: Ranking) -> tuple[str, str, str]:
     return title, "Score by rank", "Final value vs score"
 
 
-def use_log_scale(scores: list[float]) -> bool:
+def bar_heights(ranking: Ranking) -> list[float | None]:
+    """Each ranked trial's score, best first; None for a diverged (inf) one: it gets no bar."""
+    return [
+        row.score if row.score is not None and math.isfinite(row.score) else None
+        for row in ranking.ranked
+    ]
+
+
+def complete_points(ranking: Ranking) -> list[tuple[int, float, float]]:
+    """``(trial number, score, final value)`` of the complete trials with a finite score."""
+    return [
+        (row.number, row.score, row.value)
+        for row in ranking.ranked
+        if row.value is not None and row.score is not None and math.isfinite(row.score)
+    ]
+
+
+def use_log_scale(ranking: Ranking) -> bool:
     """Log axis when positive scores span more than two decades, as converging losses do."""
-    finite = [s for s in scores if math.isfinite(s)]
+    finite = [score for score in bar_heights(ranking) if score is not None]
     return bool(finite) and min(finite) > 0 and max(finite) / min(finite) > 100

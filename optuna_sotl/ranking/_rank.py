@@ -116,7 +116,7 @@ def rank_study(
         step, reason = _default_step(reporting)
     else:
         step = check_count("step", step)
-        furthest = max((t.last_step for t in reporting), default=None)
+        furthest = max((s for t in reporting for s in t.intermediate_values), default=None)
         if not any(step in trial.intermediate_values for trial in reporting):
             raise ValueError(
                 f"step={step}: no trial of study {study.study_name!r} reported it "

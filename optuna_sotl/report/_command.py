@@ -61,7 +61,7 @@ def run_report(args: argparse.Namespace) -> int:
         if args.png:
             _import_matplotlib()
         if args.to_dashboard:
-            from optuna_sotl.dashboard._optional import import_dashboard
+            from optuna_sotl.dashboard import import_dashboard
 
             import_dashboard()
     except ImportError as error:
@@ -88,7 +88,7 @@ def run_report(args: argparse.Namespace) -> int:
         write_png(ranking, args.png)
         print(f"\nWrote the figure to {args.png}.")
     if args.to_dashboard:
-        from optuna_sotl.dashboard._save import save_to_dashboard
+        from optuna_sotl.dashboard import save_to_dashboard
 
         save_to_dashboard(study, step=args.step, estimator=estimator)
         print(

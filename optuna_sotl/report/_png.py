@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import os
 
+from optuna_sotl.ranking import bar_heights
+from optuna_sotl.ranking import complete_points
 from optuna_sotl.ranking import figure_titles
 from optuna_sotl.ranking import Ranking
 from optuna_sotl.ranking import STATE_COLORS
@@ -26,7 +28,7 @@ def write_png(ranking: Ranking, path: str | os.PathLike[str]) -> None:
         figure.suptitle(title.replace("<br>", "\n"))
         labels = [f"#{row.number}" for row in ranked]
         # A diverged trial (inf score) keeps its place on the axis with no bar.
-        heights = [row.score if math.isfinite(row.score) else math.nan for row in ranked]
+        heights = [math.nan if h is None else h for h in bar_heights(ranking)]
         colors = [STATE_COLORS.get(row.state, "#17becf") for row in ranked]
         bars.bar(range(len(ranked)), heights, color=colors)
         bars.set_xticks(range(len(ranked)), labels, rotation=90 if len(ranked) > 20 else 0)
@@ -36,21 +38,21 @@ def write_png(ranking: Ranking, path: str | os.PathLike[str]) -> None:
         states = sorted({row.state for row in ranked})
         bars.legend(handles=[Patch(color=STATE_COLORS.get(s, "#17becf"), label=s) for s in states])
 
-        complete = [row for row in ranked if row.value is not None and math.isfinite(row.score)]
+        points = complete_points(ranking)
         scatter.scatter(
-            [row.score for row in complete],
-            [row.value for row in complete],
+            [score for _, score, _ in points],
+            [value for _, _, value in points],
             color=STATE_COLORS["COMPLETE"],
         )
-        for row in complete:
+        for number, score, value in points:
             scatter.annotate(
-                f"#{row.number}", (row.score, row.value), textcoords="offset points", xytext=(3, 3)
+                f"#{number}", (score, value), textcoords="offset points", xytext=(3, 3)
             )
         scatter.set_title(right)
         scatter.ticklabel_format(axis="y", useOffset=False)
         scatter.set_xlabel(f"{ranking.estimator_name} at step {ranking.step}")
         scatter.set_ylabel(f"final value ({ranking.direction or 'n/a'})")
-        if use_log_scale([row.score for row in ranked]):
+        if use_log_scale(ranking):
             bars.set_yscale("log")
             scatter.set_xscale("log")
         figure.tight_layout()

@@ -64,9 +64,13 @@ class LossAccumulator:
     def _numpy_to_float(loss: np.ndarray | np.generic, name: str) -> float:
         array = np.asarray(loss)
         if array.size != 1:
-            raise ValueError(f"{name} must hold one element, got a numpy array of shape {array.shape}.")
+            raise ValueError(
+                f"{name} must hold one element, got a numpy array of shape {array.shape}."
+            )
         if array.dtype.kind not in "iuf":
-            raise TypeError(f"{name} must be a real number, got a numpy value of dtype {array.dtype}.")
+            raise TypeError(
+                f"{name} must be a real number, got a numpy value of dtype {array.dtype}."
+            )
         return float(array.reshape(()))
 
     def _add_tensor(self, loss: Any, name: str) -> None:

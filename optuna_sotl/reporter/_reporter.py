@@ -1,3 +1,12 @@
+"""The reporter: one ``trial.report`` per epoch, validation results as user attributes.
+
+For an epoch an earlier attempt of a retried trial already stored, the reporter keeps the stored
+loss and attributes, writes nothing, and asks the pruner only at the last stored epoch (the failed
+attempt may have died before hearing its answer there). A loop that restores a checkpoint starts
+at :attr:`SoTLReporter.resume_step` (passing ``step=epoch``); one that trains from epoch 0 again
+may do so. Importing this module does not import torch.
+"""
+
 from __future__ import annotations
 
 import math
@@ -15,27 +24,17 @@ from optuna_sotl.reporter._loss_accumulator import LossAccumulator
 class SoTLReporter:
     """Turns per-minibatch training losses into per-epoch reports of an Optuna trial.
 
-    Call :meth:`add` with each minibatch loss and :meth:`end_epoch` after each epoch. The epoch's
-    mean training loss ``L_t`` is reported with ``trial.report`` at step = epoch index (from 0), so
-    optuna-dashboard plots the loss curve and any pruner can read it. The current SoTL and SoTL-E
-    go to the user attributes ``sotl`` and ``sotl_e`` (columns of the dashboard's trial table); a
-    validation loss or metric given to :meth:`end_epoch` goes to ``val_loss`` / ``val_metric`` and,
-    per epoch, to the lists ``val_loss_curve`` / ``val_metric_curve`` (indexed by step), from which SoVL and the validation
-    baseline can be computed later. Then the study's pruner is asked; when it says stop,
-    :class:`optuna.TrialPruned` is raised with the step and score. A NaN or infinite epoch loss is
-    reported and then prunes the trial whatever the pruner.
-
-    Losses may be Python floats, numpy scalars or one-element torch tensors on any device; tensors
-    are summed on the device and read back once per epoch. Importing this module does not import
-    torch. Works with ``study.optimize`` and with ``study.ask``/``study.tell`` alike.
-
-    A trial re-queued by :class:`optuna.storages.RetryHeartbeatStaleTrialCallback` with
-    ``inherit_intermediate_values=True`` starts with the epochs its failed attempt stored.
-    :attr:`resume_step` is the first epoch not stored yet: a loop that restores a checkpoint starts
-    there (passing ``step=epoch``), and a loop that trains from epoch 0 again may do so. Either way
-    each epoch is stored once: for a stored epoch the reporter keeps the stored loss and user
-    attributes, writes nothing, and asks the pruner only at the last stored epoch (the failed
-    attempt may have died before hearing its answer there).
+    Call :meth:`add` with each minibatch loss (a float, numpy scalar or one-element torch tensor
+    on any device, summed there and read back once per epoch) and :meth:`end_epoch` after each
+    epoch. The epoch's mean loss is reported at step = epoch index (from 0), so pruners and
+    optuna-dashboard read the curve; SoTL and SoTL-E go to the user attributes ``sotl`` and
+    ``sotl_e``, a validation loss or metric to ``val_loss``/``val_metric`` and the per-step lists
+    ``val_loss_curve``/``val_metric_curve`` (the dashboard shows them on the trial's page). Then
+    the pruner is asked, and :class:`optuna.TrialPruned` raised with the step and score when it
+    says stop; a non-finite loss always prunes. A trial re-queued by
+    :class:`optuna.storages.RetryHeartbeatStaleTrialCallback` with
+    ``inherit_intermediate_values=True`` starts at :attr:`resume_step`; stored epochs are never
+    written twice.
 
     Example:
 

@@ -12,7 +12,7 @@ _WORST_FINITE = np.finfo(np.float64).max
 
 
 class PercentileRule(BaseRule):
-    """Stop a trial whose score is worse (larger) than the ``percentile``-th percentile of the others.
+    """Stop a trial whose score is worse (larger) than the ``percentile``-th percentile of others.
 
     Scores are lower-is-better, so ``percentile=25`` keeps roughly the best quarter and
     ``percentile=50`` the better half. A score equal to the percentile is kept. A non-finite own

@@ -1,3 +1,5 @@
+"""The sampler wrapper: a base sampler that sees SoTL scores for unfinished trials."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -19,37 +21,16 @@ from optuna_sotl.samplers._sotl_study_view import SoTLStudyView
 class SoTLSampler(BaseSampler):
     """Let any Optuna sampler rank pruned and running trials by their training-loss score.
 
-    Optuna's samplers read a pruned trial's *last intermediate value in the study's direction*:
-    :class:`~optuna.samplers.TPESampler` ranks pruned trials by the step they reached (deeper is
-    better) and then by that value, and :class:`~optuna.samplers.CmaEsSampler` with
-    ``consider_pruned_trials=True`` takes it as the trial's objective value. When the trials report
-    training losses (lower is better) into a study that maximises accuracy, TPE therefore counts
-    the *highest-loss* pruned trials among the best ones and steers the search toward them.
-
-    This wrapper hands the base sampler a view of the study in which every PRUNED or RUNNING
-    trial's intermediate value at each step is replaced with ``estimator``'s score at that step
-    (the score :class:`~optuna_sotl.SoTLPruner` ranks by, ``+inf`` for a non-finite loss),
-    negated when the study maximises; so is a pruned trial's value, which Optuna sets to its last
-    intermediate value, and the value ``after_trial`` is given for it. Read in the study's
-    direction, a lower score is then a better trial, whatever that direction is. Nothing else
-    changes: the steps are kept (so TPE
-    still prefers trials that got further), COMPLETE trials and their objective values are not
-    touched, nor are the storage or the trials' parameters, and seeding, ``reseed_rng``,
-    ``before_trial``/``after_trial``, relative and independent sampling are the base sampler's
-    own. The view reads trials through the study it is given, so
-    :class:`~optuna.pruners.HyperbandPruner`'s per-bracket study keeps filtering them. In a
-    minimise study reporting losses with the default ``SoTLE(1)`` the scores equal the losses,
-    and the base sampler behaves exactly as without the wrapper. Multi-objective studies are
-    passed through unchanged (they have no single direction to map the scores into).
-
-    When it matters: TPE fills its "good" group with complete trials first and takes pruned ones
-    only when fewer than ``gamma(n)`` trials are complete (by default ``ceil(n / 10)``, at most
-    25). The wrapper changes TPE's suggestions early in a study and under pruning that lets few
-    trials complete, such as successive halving or Hyperband; where at least ``gamma(n)`` trials
-    are complete it changes nothing.
-
-    Report training losses with :class:`~optuna_sotl.SoTLReporter` (or ``trial.report(loss,
-    epoch)``); the wrapper reads every intermediate value as a training loss.
+    Optuna's samplers read a pruned trial's last intermediate value in the study's direction:
+    TPE ranks pruned trials by it, CMA-ES with ``consider_pruned_trials=True`` takes it as the
+    objective. When trials report training losses into a study that maximises accuracy, the
+    highest-loss pruned trials therefore count as the best. This wrapper hands ``base_sampler`` a
+    view of the study in which each PRUNED or RUNNING trial's intermediate values (and a pruned
+    trial's value) are ``estimator``'s scores, the ones :class:`~optuna_sotl.SoTLPruner` ranks by,
+    negated when the study maximises. Steps, COMPLETE trials, parameters and storage are
+    untouched, the base sampler's own hooks and seeding are used, and the view reads trials
+    through the study it is given, so Hyperband's bracket study keeps filtering them. It matters
+    while few trials are complete (TPE's ``gamma(n)``); multi-objective studies pass through.
 
     Example:
 
@@ -137,9 +118,11 @@ class SoTLSampler(BaseSampler):
         values: Sequence[float] | None,
     ) -> None:
         maximize = maximizes(study)
-        if state == TrialState.PRUNED and values is not None and maximize is not None:
+        step = trial.last_step
+        pruned = state == TrialState.PRUNED and values is not None
+        if pruned and maximize is not None and step is not None:
             # Optuna passes a pruned trial's last intermediate value as its value: map it too.
-            values = [self._transform.mapped_curve(trial, maximize)[trial.last_step]]
+            values = [self._transform.mapped_curve(trial, maximize)[step]]
         self._base_sampler.after_trial(self._view(study), trial, state, values)
 
     def reseed_rng(self) -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Container
 import copy
 from typing import Any
 
 import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
-from optuna.trial import TrialState
 
 from optuna_sotl._scoring import scores_by_step
 from optuna_sotl._scoring import UNFINISHED_STATES
@@ -90,7 +88,8 @@ class SoTLStudyView(optuna.Study):
     )
 
     def __init__(self, study: optuna.Study, transform: ScoreTransform) -> None:
-        # Study.__init__ is not called: the view owns no storage connection or thread state.
+        # Study.__init__ is not called, unlike in the bracket study: it would read the storage on
+        # every sampler call, and every other attribute must stay the wrapped study's own.
         object.__setattr__(self, "_sotl_study", study)
         object.__setattr__(self, "_sotl_transform", transform)
 
@@ -111,22 +110,13 @@ class SoTLStudyView(optuna.Study):
             return trials
         return self._sotl_transform(trials, maximize)
 
-    def get_trials(
-        self, deepcopy: bool = True, states: Container[TrialState] | None = None
-    ) -> list[FrozenTrial]:
-        trials = self._sotl_study.get_trials(deepcopy=deepcopy, states=states)
-        return self._sotl_transformed(trials)
+    # Both readers pass their arguments through unchanged: the wrapped study (perhaps a bracket
+    # study) decides which trials there are, the view only rewrites them.
+    def get_trials(self, *args: Any, **kwargs: Any) -> list[FrozenTrial]:
+        return self._sotl_transformed(self._sotl_study.get_trials(*args, **kwargs))
 
-    def _get_trials(
-        self,
-        deepcopy: bool = True,
-        states: Container[TrialState] | None = None,
-        use_cache: bool = False,
-    ) -> list[FrozenTrial]:
-        trials = self._sotl_study._get_trials(
-            deepcopy=deepcopy, states=states, use_cache=use_cache
-        )
-        return self._sotl_transformed(trials)
+    def _get_trials(self, *args: Any, **kwargs: Any) -> list[FrozenTrial]:
+        return self._sotl_transformed(self._sotl_study._get_trials(*args, **kwargs))
 
     @property
     def trials(self) -> list[FrozenTrial]:

@@ -1,4 +1,4 @@
-"""Worker processes for the distributed and crash tests: ``python -m tests.system._workers CONFIG_JSON``.
+"""Worker processes of the distributed and crash tests: ``python -m tests.system._workers CONFIG``.
 
 Each worker opens the shared storage from a URL, loads the study and runs ``study.optimize`` with
 :class:`~optuna_sotl.SoTLReporter` and :class:`~optuna_sotl.SoTLPruner` on a replayed loss curve
@@ -7,8 +7,8 @@ worker reported, and a retried trial replays the curve of its failed attempt.
 
 Every epoch the worker appends a line to its own event file: the trial, the step, and the
 ``time.monotonic()`` (one clock for every process of the machine) just before ``end_epoch`` and
-just after it returned or raised. ``tests/system/test_distributed.py`` reads these to bound what the
-pruner could have seen in the storage when it decided.
+just after it returned or raised. ``tests/system/test_distributed.py`` reads these to bound what
+the pruner could have seen in the storage when it decided.
 
 The tests start workers with ``cwd`` at the repository root and ``PYTHONPATH`` naming it, see
 :func:`worker_command`.

@@ -58,13 +58,14 @@ def mutate(distribution: BaseDistribution, value: Any, rng: np.random.Generator)
             if candidate != value:
                 return candidate
         return value + 1 if value < distribution.high else value - 1
+    assert isinstance(distribution, (IntDistribution, FloatDistribution))  # can_mutate's types
     if isinstance(distribution, IntDistribution) or distribution.step is not None:
         index = int(round((value - distribution.low) / _step(distribution)))
         return _grid_value(distribution, _other_index(index, _grid_size(distribution), rng))
     for _ in range(_MAX_REDRAWS):
-        candidate = _continuous(distribution, rng)
-        if candidate != value:
-            return candidate
+        drawn = _continuous(distribution, rng)
+        if drawn != value:
+            return drawn
     return distribution.high if value != distribution.high else distribution.low
 
 
@@ -91,7 +92,7 @@ def _grid_value(distribution: IntDistribution | FloatDistribution, index: int) -
 
 
 def _log_int(distribution: IntDistribution, rng: np.random.Generator) -> int:
-    # Each integer owns [k - 0.5, k + 0.5), drawn log-uniformly: Optuna's RandomSampler's convention.
+    # Each integer owns [k - 0.5, k + 0.5), drawn log-uniformly, as in Optuna's RandomSampler.
     low = math.log(distribution.low - 0.5)
     high = math.log(distribution.high + 0.5)
     value = int(round(math.exp(rng.uniform(low, high))))

@@ -1,8 +1,14 @@
+"""Regularized evolution: the sampler; mutation and uniform draws are in ``_mutation``.
+
+Parameters the parent lacks, or whose inherited value lies outside the distribution the child
+suggests, are drawn uniformly. Under a Hyperband pruner whose bracket study filters the trials
+(:class:`~optuna_sotl.SoTLHyperbandPruner`) the population is drawn from the trial's bracket.
+"""
+
 from __future__ import annotations
 
 from collections.abc import Callable
 import math
-import numbers
 from typing import Any
 import zlib
 
@@ -16,6 +22,7 @@ from optuna.trial import TrialState
 
 from optuna_sotl._checks import check_count
 from optuna_sotl._checks import check_loss_estimator
+from optuna_sotl._checks import check_optional_count
 from optuna_sotl._scoring import FINISHED_STATES
 from optuna_sotl._scoring import score_at_step
 from optuna_sotl.estimators import BaseEstimator
@@ -37,41 +44,16 @@ _PARAM_STREAM = 2
 class RegularizedEvolutionSampler(BaseSampler):
     """Regularised (aging) evolution, Real et al. 2019, with pruned trials ranked by SoTL.
 
-    The first ``population_size`` trials (by trial number) are sampled uniformly at random. Each
-    later trial takes the ``population_size`` most recent finished (COMPLETE or PRUNED) trials as
-    the population, "most recent" meaning the highest trial numbers, so the oldest member ages out
-    whatever its fitness. It draws ``tournament_size`` of them at random without replacement,
-    takes the fittest as the parent and suggests the parent's parameters with exactly one of them
-    mutated: a categorical gets another choice, an int and a stepped float another point of their
-    grid, a float is redrawn in its range (log-uniformly for ``log=True``). Parameters the parent
-    does not have, or whose inherited value lies outside the distribution the child suggests, are
-    drawn uniformly at random.
-
-    Fitness is a total order, best first:
-
-    1. COMPLETE trials beat every PRUNED trial, and among themselves rank by objective value in
-       the study's direction. An objective value and a training loss are never compared, and a
-       pruned trial never beats a complete one.
-    2. PRUNED trials rank by the last step they reported, deeper first: a trial that survived the
-       pruner for more epochs was judged better at every earlier check (this is also TPE's rule).
-    3. PRUNED trials that stopped at the same step rank by ``estimator``'s score at that step,
-       lower first, whatever the study's direction (the SoTL rank :class:`~optuna_sotl.SoTLPruner`
-       uses). A pruned trial that reported nothing ranks last.
-    4. Ties go to the lower trial number.
-
-    The sampler keeps no state that matters outside the storage: the population is read from the
-    study at every trial and each trial's random draws come from ``(seed, trial number)``, so
-    several workers on one database cooperate as one population, and with one worker the same
-    seed gives the same sequence of trials. Each child records its parent's number and the mutated
-    parameter in the trial system attribute ``"regularized_evolution:parent"``.
-
-    Like any Optuna sampler it reads the study it is given: under a Hyperband pruner whose
-    bracket study filters the trials (:class:`~optuna_sotl.SoTLHyperbandPruner`), the population
-    is drawn from the trial's bracket.
-
-    Report training losses with :class:`~optuna_sotl.SoTLReporter` (or ``trial.report(loss,
-    epoch)``): pruned trials are ranked by their intermediate values read as training losses.
-    Single-objective studies only.
+    The first ``population_size`` trials are random. Each later trial takes the
+    ``population_size`` most recent COMPLETE or PRUNED trials (highest numbers: the oldest ages
+    out), draws ``tournament_size`` of them, and mutates exactly one parameter of the fittest.
+    Fitness, best first: COMPLETE trials by objective value in the study's direction; then PRUNED
+    trials by the last step they reached (deeper first, as TPE does), then by ``estimator``'s
+    score at that step, lower first (the rank :class:`~optuna_sotl.SoTLPruner` uses); ties go to
+    the lower trial number. The population is read from storage at every trial and each trial's
+    random draws come from ``(seed, trial number)``, so workers sharing a storage cooperate as one
+    population. Each child records ``{"parent": number, "mutated": name}`` in the trial system
+    attribute ``"regularized_evolution:parent"``. Single-objective studies only.
 
     Example:
 
@@ -126,12 +108,8 @@ class RegularizedEvolutionSampler(BaseSampler):
                 f"tournament_size cannot exceed population_size, got "
                 f"tournament_size={tournament_size} and population_size={population_size}."
             )
-        if seed is not None:
-            if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-                raise TypeError(f"seed must be an int or None, got {seed!r}.")
-            if seed < 0:
-                raise ValueError(f"seed cannot be negative, got seed={seed}.")
-        self._seed = _fresh_seed() if seed is None else int(seed)
+        checked_seed = check_optional_count("seed", seed)
+        self._seed = _fresh_seed() if checked_seed is None else checked_seed
         self._estimator = check_loss_estimator(estimator)
         # The parent chosen in infer_relative_search_space, handed to sample_relative of the same
         # trial (a study wrapper such as HyperbandPruner's may not share a trial cache between
@@ -223,7 +201,7 @@ class RegularizedEvolutionSampler(BaseSampler):
 
         def key(trial: FrozenTrial) -> tuple:
             if trial.state == TrialState.COMPLETE:
-                return (0, sign * trial.value, trial.number)
+                return (0, sign * trial.values[0], trial.number)
             step = trial.last_step
             if step is None:
                 return (1, 1, math.inf, trial.number)
@@ -242,7 +220,9 @@ class RegularizedEvolutionSampler(BaseSampler):
 
 
 def _fresh_seed() -> int:
-    return int(np.random.SeedSequence().entropy)
+    entropy = np.random.SeedSequence().entropy  # an int when drawn from the OS
+    assert isinstance(entropy, int)
+    return entropy
 
 
 def _trial_key(study: optuna.Study, trial: FrozenTrial) -> tuple[int, int, int]:

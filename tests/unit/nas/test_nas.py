@@ -6,6 +6,13 @@ import sys
 import optuna
 import pytest
 
+from optuna_sotl.nas import arch_string
+from optuna_sotl.nas import DEFAULT_OPS
+from optuna_sotl.nas import edge_param_name
+from optuna_sotl.nas import EDGES
+from optuna_sotl.nas import parse_arch_string
+from optuna_sotl.nas import suggest_cell
+
 
 try:
     import torch
@@ -13,13 +20,6 @@ except ImportError:  # the model tests need the torch extra; the search-space te
     torch = None
 
 needs_torch = pytest.mark.skipif(torch is None, reason="needs the torch extra")
-
-from optuna_sotl.nas import arch_string
-from optuna_sotl.nas import DEFAULT_OPS
-from optuna_sotl.nas import edge_param_name
-from optuna_sotl.nas import EDGES
-from optuna_sotl.nas import parse_arch_string
-from optuna_sotl.nas import suggest_cell
 
 
 # NAS-Bench-201's own spelling of its best-known CIFAR-10 cell.

@@ -131,7 +131,9 @@ def test_real_torch_training_with_optimize(make_study) -> None:
 
     def objective(trial: optuna.Trial) -> float:
         lr = trial.suggest_float("lr", 1e-4, 0.5, log=True)
-        model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+        model = torch.nn.Sequential(
+            torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2)
+        )
         optimizer = torch.optim.SGD(model.parameters(), lr=lr)
         reporter = SoTLReporter(trial)
         for _ in range(4):

@@ -28,7 +28,9 @@ def test_prunes_strictly_worse_keeps_ties_and_treats_non_finite_as_worst() -> No
     assert not rule.should_prune(1.0, np.array([]))
 
 
-@pytest.mark.parametrize("value, error", [(100.5, ValueError), (-0.1, ValueError), ("5", TypeError)])
+@pytest.mark.parametrize(
+    "value, error", [(100.5, ValueError), (-0.1, ValueError), ("5", TypeError)]
+)
 def test_invalid_percentile(value, error) -> None:
     with pytest.raises(error, match="percentile"):
         PercentileRule(value)
