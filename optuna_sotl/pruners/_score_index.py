@@ -176,7 +176,10 @@ class ScoreIndex:
         dense = not trials or (trials[0].number == 0 and trials[-1].number == len(trials) - 1)
         if not dense:  # not what Optuna's storages return: answer from scratch, keep nothing
             return _Study()
-        studies = self._studies.setdefault(study._storage, {})
+        try:
+            studies = self._studies.setdefault(study._storage, {})
+        except TypeError:  # a storage that cannot be weakly referenced: keep nothing
+            return _Study()
         known = studies.get(study._study_id)
         if known is None or len(trials) < known.n_read:  # new, or a study that lost trials
             known = studies[study._study_id] = _Study()

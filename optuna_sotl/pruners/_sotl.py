@@ -27,7 +27,10 @@ class SoTLPruner(BasePruner):
     in any study direction, so a study that maximises accuracy while trials report training
     losses (``trial.report(loss, epoch)`` or :class:`~optuna_sotl.SoTLReporter`) prunes the bad
     trials, where :class:`~optuna.pruners.MedianPruner` would prune the good ones. A NaN or
-    infinite loss prunes at once; other trials' non-finite losses rank worst.
+    infinite loss prunes at once; other trials' non-finite losses rank worst. A decision reads the
+    study once, as :class:`~optuna.pruners.MedianPruner` does, and scores only the trials that
+    finished since the previous one and the running ones: finished trials' scores cannot change,
+    so each process keeps them (the first decision in a process scores them all).
 
     Example:
 

@@ -6,7 +6,9 @@ the stored values. Every worker sharing the storage (an RDB, a journal or the gR
 sees the same rungs and, given the same stored trials, decides alike. Optuna's pruner records
 rungs in trial system attributes instead, which Optuna 5 no longer lets user code write through a
 public API. While a rung holds fewer than ``reduction_factor`` trials only the best so far is
-promoted, because Optuna cannot pause a trial and resume it later as ASHA would.
+promoted, because Optuna cannot pause a trial and resume it later as ASHA would. Finished
+trials' scores cannot change, so each process remembers them (``_score_index``) and a decision
+scores only the trials new since the last one and the running ones.
 """
 
 from __future__ import annotations
