@@ -322,7 +322,11 @@ def main() -> int:
                     print(json.dumps(row), flush=True)
                     if url is not None:
                         optuna.delete_study(study_name=name, storage=storage)
-    saved_args = vars(args) | {"json": _relative(args.json)}
+    saved_args = vars(args) | {
+        "json": _relative(args.json),
+        "data": _relative(args.data),
+        "data_found": os.path.exists(args.data),
+    }
     with open(args.json, "w", encoding="utf-8") as file:
         json.dump(
             {
@@ -349,9 +353,7 @@ def _commit() -> str:
 
 
 def _relative(arg: str) -> str:
-    if os.path.isabs(arg) and os.path.exists(arg):
-        return os.path.relpath(arg, REPO)
-    return arg
+    return os.path.relpath(arg, REPO) if os.path.isabs(arg) else arg
 
 
 def _ratio(timings: dict, clock: str = "median") -> float:
@@ -436,9 +438,15 @@ def write_results(
         "plus the RUNNING ones. The first call of a process fills the index: it costs what every "
         "call cost before (the *first call* column). The index holds only what storage holds "
         "immutably, so workers never disagree because of it.",
-        "- Each study is built with the recorded training-loss curves of randomly chosen "
-        "architectures of the data file as intermediate values (seed 0; the pruned lengths seed "
-        "1); the pruners' cost does not depend on what the values mean. The in-memory study is "
+        (
+            "- Each study is built with the recorded training-loss curves of randomly chosen "
+            "architectures of the data file as intermediate values (seed 0"
+            if getattr(args, "data_found", True)
+            else "- The data file was not found in this run, so each study is built with "
+            "synthetic decreasing training-loss curves as intermediate values (seed 0"
+        )
+        + "; the pruned lengths seed 1); the pruners' cost does not depend on what the values "
+        "mean. The in-memory study is "
         "filled with `study.add_trials`; the SQLite and PostgreSQL studies with SQL bulk inserts "
         "into Optuna's own tables through Optuna's SQLAlchemy models (one transaction), then read "
         "back through Optuna and checked. The build column times that.",
