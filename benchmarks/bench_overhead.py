@@ -26,7 +26,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import DEFAULT_DATA  # noqa: E402
 from _common import header  # noqa: E402
+from _common import portable  # noqa: E402
 from _common import REPO  # noqa: E402
+from _common import require_data  # noqa: E402
 from _common import results_path  # noqa: E402
 
 
@@ -272,8 +274,6 @@ def main() -> int:
         "--from-json", metavar="FILE", help="rewrite the markdown and plot from a saved run"
     )
     args = parser.parse_args()
-    # The results file names its command; paths in it are relative to the repository.
-    sys.argv = [_relative(arg) for arg in sys.argv]
     before = None
     if args.before:
         with open(args.before, encoding="utf-8") as file:
@@ -284,6 +284,7 @@ def main() -> int:
         saved_args = argparse.Namespace(**saved["args"])
         write_results(saved["rows"], saved["api_notes"], saved_args, before)
         return 0
+    args.data = require_data(args.data)
     sizes = [int(size) for size in args.sizes.split(",")]
 
     rows = []
@@ -324,7 +325,8 @@ def main() -> int:
                         optuna.delete_study(study_name=name, storage=storage)
     saved_args = vars(args) | {
         "json": _relative(args.json),
-        "data": _relative(args.data),
+        # The data path as the results' command line shows it: no folder of this machine.
+        "data": portable(args.data),
         "data_found": os.path.exists(args.data),
     }
     with open(args.json, "w", encoding="utf-8") as file:

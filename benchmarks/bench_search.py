@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import DEFAULT_DATA  # noqa: E402
 from _common import header  # noqa: E402
+from _common import require_data  # noqa: E402
 from _common import results_path  # noqa: E402
 
 
@@ -184,6 +185,8 @@ def main() -> int:
         "repeat to merge runs of other configurations with the same seeds and budget",
     )
     args = parser.parse_args()
+    if not args.from_traces:
+        args.data = require_data(args.data)
 
     stem = args.name
     traces_path = results_path(f"{stem}_traces.npz")

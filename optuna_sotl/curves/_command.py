@@ -1,4 +1,4 @@
-"""``optuna-sotl curves rank|search PATH.npz``: the rank table and the replayed search."""
+"""``optuna-sotl curves rank|search|convert``: rank table, replayed search, file converter."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 import sys
 from typing import Any
 
+from optuna_sotl._output_paths import check_output_paths
+
 
 def add_curves_parser(subparsers: Any) -> None:
     from optuna_sotl.curves._rank import DEFAULT_BUDGETS
@@ -14,7 +16,7 @@ def add_curves_parser(subparsers: Any) -> None:
 
     curves = subparsers.add_parser(
         "curves",
-        help="rank estimators and replay searches on recorded learning curves (.npz)",
+        help="rank estimators and replay searches on recorded learning curves (.npz); build them",
         description="Tools for recorded learning curves in the documented .npz layout.",
     )
     commands = curves.add_subparsers(dest="curves_command", required=True, metavar="ACTION")
@@ -39,14 +41,23 @@ def add_curves_parser(subparsers: Any) -> None:
     rank.add_argument(
         "--self-calibrating",
         action="store_true",
-        help="also evaluate SelfCalibratingEstimator: calibrate on a random fraction of the "
-        "architectures (their final validation result only), score the rest, repeat over seeds",
+        help="also evaluate SelfCalibratingEstimator: calibrate on some architectures (their "
+        "final validation result only), score the rest, repeat over seeds",
     )
-    rank.add_argument(
+    sizes = rank.add_mutually_exclusive_group()
+    sizes.add_argument(
         "--calibration-fraction",
         type=float,
-        default=0.1,
-        help="fraction of architectures to calibrate on (default %(default)s)",
+        default=None,
+        help="fraction of architectures to calibrate on (default 0.1)",
+    )
+    sizes.add_argument(
+        "--calibration-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="number of architectures to calibrate on, as a small or pruned study completes "
+        "(instead of the fraction)",
     )
     rank.add_argument(
         "--calibration-seeds",
@@ -91,6 +102,34 @@ def add_curves_parser(subparsers: Any) -> None:
     _add_outputs(search, plot_help="PNG of regret against epochs (median and IQR)")
     search.set_defaults(run=_run_search)
 
+    convert = commands.add_parser(
+        "convert",
+        help="build a learning-curve file (.npz) from a public benchmark's release",
+        description="Build a learning-curve file in the documented layout (docs/data.md) from a "
+        "public benchmark's own files.",
+    )
+    formats = convert.add_subparsers(dest="convert_format", required=True, metavar="FORMAT")
+    spikenas = formats.add_parser(
+        "spikenas",
+        help="SpikeNAS-Bench: data/<DATASET>/<arch id>/train_process.txt",
+        description=(
+            "Read SpikeNAS-Bench's per-architecture train_process.txt files from SRC_DIR (its "
+            "data/<DATASET> folder, e.g. a clone's data/CIFAR10) and write OUT.npz. Runs on "
+            "another epoch count than --epochs (default: the most common one) and runs without a "
+            "test accuracy are left out and counted."
+        ),
+    )
+    spikenas.add_argument("src_dir", metavar="SRC_DIR", help="the data/<DATASET> folder")
+    spikenas.add_argument("out", metavar="OUT.npz", help="the file to write")
+    spikenas.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="keep the runs of this many epochs (default: the most common count)",
+    )
+    spikenas.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    spikenas.set_defaults(run=_run_convert_spikenas)
+
 
 def _add_outputs(parser: argparse.ArgumentParser, plot_help: str) -> None:
     parser.add_argument(
@@ -119,16 +158,27 @@ def _emit(markdown: str, csv_text: str, csv_path: str | None) -> None:
 
 
 def _run_rank(args: argparse.Namespace) -> int:
+    from optuna_sotl.curves._calibration import check_calibration_size
     from optuna_sotl.curves._loader import load_curves
     from optuna_sotl.curves._rank import rank_estimators
 
+    check_output_paths({"--csv": args.csv, "--plot": args.plot}, stdout_ok={"--csv"})
+    fraction = 0.1 if args.calibration_fraction is None else args.calibration_fraction
     if args.self_calibrating and args.calibration_seeds < 1:
         raise ValueError(f"--calibration-seeds must be at least 1, got {args.calibration_seeds}.")
-    if args.self_calibrating and not 0.0 < args.calibration_fraction < 1.0:
-        raise ValueError(
-            f"--calibration-fraction must be in (0, 1), got {args.calibration_fraction}."
-        )
+    if args.self_calibrating and not 0.0 < fraction < 1.0:
+        raise ValueError(f"--calibration-fraction must be in (0, 1), got {fraction}.")
+    if args.self_calibrating and args.calibration_size is not None and args.calibration_size < 3:
+        raise ValueError(f"--calibration-size must be at least 3, got {args.calibration_size}.")
     curves = load_curves(args.path)
+    if args.self_calibrating:
+        size = args.calibration_size
+        check_calibration_size(
+            curves.n_archs,
+            fraction if size is None else None,
+            size,
+            names=("--calibration-fraction", "--calibration-size"),
+        )
     table = rank_estimators(curves, budgets=args.budgets)
     _emit(table.to_markdown(), table.to_csv(), args.csv)
     if args.plot:
@@ -141,7 +191,8 @@ def _run_rank(args: argparse.Namespace) -> int:
         calibration = evaluate_self_calibrating(
             curves,
             args.budgets,
-            fraction=args.calibration_fraction,
+            fraction=fraction,
+            calibration_size=args.calibration_size,
             seeds=range(args.calibration_seeds),
         )
         sys.stdout.write("\n### Self-calibrating estimator\n\n" + calibration.to_markdown())
@@ -153,6 +204,9 @@ def _run_search(args: argparse.Namespace) -> int:
     from optuna_sotl.curves._search_report import save_traces
     from optuna_sotl.curves._search_report import summarize_search
 
+    check_output_paths(
+        {"--traces": args.traces, "--csv": args.csv, "--plot": args.plot}, stdout_ok={"--csv"}
+    )
     if not os.path.exists(args.path):
         raise FileNotFoundError(f"learning-curve file {args.path!r} does not exist.")
     result = run_search(
@@ -171,4 +225,20 @@ def _run_search(args: argparse.Namespace) -> int:
         from optuna_sotl.curves._plots import plot_search
 
         plot_search(summary, args.plot)
+    return 0
+
+
+def _run_convert_spikenas(args: argparse.Namespace) -> int:
+    from optuna_sotl.curves._convert import convert_spikenas
+
+    check_output_paths({"OUT": args.out})
+    try:
+        summary = convert_spikenas(
+            args.src_dir, args.out, epochs=args.epochs, progress=not args.no_progress
+        )
+    except FileNotFoundError:
+        raise
+    except OSError as error:  # unreadable folder, full disk: one line, not a traceback
+        raise ValueError(f"{error.filename or args.out}: {error.strerror or error}") from None
+    print(summary.describe())
     return 0

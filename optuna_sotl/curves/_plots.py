@@ -43,7 +43,7 @@ def plot_rank(table: RankTable, path: str | os.PathLike[str]) -> None:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    fig.savefig(path, dpi=130, format="png")  # exactly this path, whatever its suffix
     plt.close(fig)
 
 
@@ -103,5 +103,5 @@ def plot_search(summary: SearchSummary, path: str | os.PathLike[str]) -> None:
     n_seeds = len(summary.result.seeds)
     fig.suptitle(f"Replayed search: median and IQR over {n_seeds} seeds", fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    fig.savefig(path, dpi=130, format="png")  # exactly this path, whatever its suffix
     plt.close(fig)

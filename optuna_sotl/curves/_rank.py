@@ -88,10 +88,11 @@ def estimator_entry(estimator: BaseEstimator, name: str | None = None) -> RankEn
 
 
 def default_rank_entries(curves: LearningCurves) -> list[RankEntry]:
-    """SoTL, SoTL-E (E = 1, 2, 5), SoTL-EMA (γ = 0.5, 0.9), SoVL and the validation metric at T."""
+    """SoTL, SoTL-E (E = 1, 2, 5), SoTL-EMA (μ = 0.9, the authors' TSE-EMA, and 0.5), SoVL and the
+    validation metric at T."""
     entries = [estimator_entry(SoTL())]
     entries += [estimator_entry(SoTLE(window)) for window in (1, 2, 5)]
-    entries += [estimator_entry(SoTLEMA(gamma)) for gamma in (0.5, 0.9)]
+    entries += [estimator_entry(SoTLEMA(newest_weight=mu)) for mu in (0.9, 0.5)]
     entries.append(estimator_entry(SoVL()))
     entries.append(
         estimator_entry(

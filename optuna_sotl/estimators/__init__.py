@@ -1,8 +1,8 @@
 """Estimators: a learning curve in, a lower-is-better score out.
 
 One small class per module, each a :class:`BaseEstimator` over numpy curves, and
-:class:`SelfCalibratingEstimator`, which chooses among them (and the validation metric) on the
-study's own completed trials.
+:class:`SelfCalibratingEstimator`, which blends SoTL-E with the validation metric as far as a
+paired bootstrap over the study's own trials supports it.
 """
 
 from optuna_sotl.estimators._base import BaseEstimator

@@ -29,12 +29,36 @@ def synthetic_curves(n: int = 400, epochs: int = 6, seed: int = 0) -> LearningCu
 def test_calibration_picks_the_early_and_the_late_winner() -> None:
     table = evaluate_self_calibrating(synthetic_curves(), [2, 6], seeds=range(3))
     early, late = table.rows
-    assert set(dict(early.chosen)) <= {"SoTL-E(E=1)", "SoTL-EMA(γ=0.9)"}
+    assert set(dict(early.chosen)) <= {"SoTL-E(E=1)"}
     assert set(dict(late.chosen)) <= {"val_metric@T", "rank-mean(SoTL-E, val_metric)"}
     for row in table.rows:
         assert row.goal_met
         assert len(row.self_calibrating) == 3
     assert "| 2 |" in table.to_markdown()
+
+
+def test_small_calibration_sets_and_subsets() -> None:
+    curves = synthetic_curves(n=400)
+    table = evaluate_self_calibrating(
+        curves, [2, 6], calibration_size=20, seeds=range(4), subset_size=(100, 150)
+    )
+    assert table.calibration_size == 20 and table.fraction is None
+    assert table.subset_size == (100, 150)
+    assert "a random 20 of a random subset of 100–150" in table.to_markdown()
+    early, late = table.rows
+    assert set(dict(late.chosen)) <= {"val_metric@T", "rank-mean(SoTL-E, val_metric)"}
+    assert sum(dict(early.chosen).values()) == 4
+    # The same seeds draw the same sets: the evaluation is reproducible.
+    again = evaluate_self_calibrating(
+        curves, [2, 6], calibration_size=20, seeds=range(4), subset_size=(100, 150)
+    )
+    assert again == table
+    with pytest.raises(ValueError, match="calibration_size"):
+        evaluate_self_calibrating(curves, [6], calibration_size=99, subset_size=100)
+    with pytest.raises(ValueError, match="calibration_size"):
+        evaluate_self_calibrating(curves, [6], calibration_size=2)
+    with pytest.raises(TypeError, match="subset_size"):
+        evaluate_self_calibrating(curves, [6], calibration_size=20, subset_size=(1.5, 3))
 
 
 def test_held_out_rows_only_and_argument_checks() -> None:
@@ -67,3 +91,15 @@ def test_cli_option(tmp_path) -> None:
         capture_output=True, text=True,
     )
     assert refused.returncode == 2 and "--calibration-fraction" in refused.stderr
+    sized = subprocess.run(
+        command + ["--self-calibrating", "--calibration-size", "20", "--calibration-seeds", "2"],
+        capture_output=True, text=True, check=True,
+    )
+    assert "a random 20 of the 120 architectures" in sized.stdout
+    for extra in (["--calibration-size", "119"], ["--calibration-size", "2"],
+                  ["--calibration-size", "20", "--calibration-fraction", "0.2"]):
+        refused = subprocess.run(
+            command + ["--self-calibrating", *extra], capture_output=True, text=True
+        )
+        assert refused.returncode == 2 and "--calibration-" in refused.stderr
+        assert "Traceback" not in refused.stderr

@@ -8,21 +8,46 @@ from optuna_sotl import SelfCalibratingEstimator
 from optuna_sotl import SoTLHyperbandPruner
 from optuna_sotl import SoTLPruner
 from optuna_sotl import SoTLSuccessiveHalvingPruner
-from optuna_sotl.estimators._self_calibrating import RANK_MEAN
+from optuna_sotl.estimators._signal_choice import choose_signal
+from optuna_sotl.estimators._signal_choice import RANK_MEAN
+from optuna_sotl.estimators._signal_choice import SOTL_E
+from optuna_sotl.estimators._signal_choice import VAL_METRIC
 
 
-def test_choose_takes_the_best_correlated_candidate_and_falls_back_when_unsure() -> None:
-    estimator = SelfCalibratingEstimator()
-    later = np.arange(12, dtype=float)
-    scores = {
-        "SoTL-E(E=1)": later[::-1].copy(),  # ranks exactly backwards
-        "noise": np.array([5, 3, 1, 0, 2, 4, 6, 8, 11, 10, 9, 7], dtype=float),
-        "val_metric@T": later + 100.0,  # ranks exactly right
-    }
-    assert estimator.choose(scores, later) == "val_metric@T"
-    assert estimator.choose({k: v[:9] for k, v in scores.items()}, later[:9]) == "SoTL-E(E=1)"
-    with_nan = dict(scores, **{"val_metric@T": np.where(later == 3, np.nan, later)})
-    assert estimator.choose(with_nan, later) == "noise"
+def noisy(target: np.ndarray, scale: float, seed: int) -> np.ndarray:
+    return target + np.random.default_rng(seed).normal(0.0, scale, target.size)
+
+
+def test_choose_signal_follows_clear_evidence_only() -> None:
+    target = np.arange(30, dtype=float)  # lower-is-better outcome
+    exact, noise = target + 100.0, noisy(np.zeros(30), 1.0, 0)
+    assert choose_signal(noise, exact, target).signal == VAL_METRIC
+    assert choose_signal(exact, noise, target).signal == SOTL_E
+    # Two equally noisy signals cannot be told apart; their rank mean averages the noise out.
+    choice = choose_signal(noisy(target, 8.0, 21), noisy(target, 8.0, 22), target)
+    assert choice.signal == RANK_MEAN and choice.metric_weight == 0.5
+    assert choice.p_rank_mean >= 0.7 and choice.p_val_metric < 0.9
+    # Weaker evidence for the rank mean: a blend that leans to SoTL-E, between 0 and 1/2.
+    blend = choose_signal(noisy(target, 5.0, 9), noisy(target, 12.0, 10), target)
+    assert 0.4 < blend.p_rank_mean < 0.7, blend
+    assert 0.0 < blend.metric_weight < 0.5 and blend.kind.startswith("rank blend")
+    # Too few trials, no metric, a metric with gaps or a constant outcome: the prior, SoTL-E.
+    assert choose_signal(noise[:9], exact[:9], target[:9]).signal == SOTL_E
+    assert choose_signal(noise, None, target).signal == SOTL_E
+    assert choose_signal(noise, np.where(target == 3, np.nan, exact), target).signal == SOTL_E
+    assert choose_signal(noise, exact, np.ones(30)).signal == SOTL_E
+
+
+def test_choose_signal_is_deterministic_and_cheap_for_large_sets() -> None:
+    target = np.arange(3000, dtype=float)
+    first = choose_signal(noisy(target, 900.0, 3), noisy(target, 1000.0, 4), target)
+    again = choose_signal(noisy(target, 900.0, 3), noisy(target, 1000.0, 4), target)
+    assert first == again  # a fixed seed: every worker makes the same choice
+    assert first.n_calibration == 3000
+    with pytest.raises(ValueError, match="shape"):
+        choose_signal(target[:5], target, target)
+    with pytest.raises(ValueError, match="n_bootstrap"):
+        choose_signal(target, target, target, n_bootstrap=0)
 
 
 def test_offline_scoring_calibrates_on_the_calibration_rows_only() -> None:
@@ -38,13 +63,20 @@ def test_offline_scoring_calibrates_on_the_calibration_rows_only() -> None:
     scores, chosen = SelfCalibratingEstimator().score_curves(
         train_loss, val_metric, 2, calibration, later=-final
     )
-    assert chosen in ("SoTL-E(E=1)", "SoTL-EMA(γ=0.9)")
-    assert scores.shape == (n,)
-    # The same call with a validation metric equal to the result picks it.
+    assert chosen.signal == SOTL_E
+    np.testing.assert_array_equal(scores, train_loss[:, 1])
+    # A validation metric equal to the result and a loss that is noise: the metric.
+    noise_loss = rng.uniform(0, 1, (n, 2))
+    scores, chosen = SelfCalibratingEstimator().score_curves(
+        noise_loss, np.column_stack([final, final]), 2, calibration, later=-final
+    )
+    assert chosen.signal == VAL_METRIC
+    np.testing.assert_array_equal(scores, -final)
+    # Both nearly exact: the evidence leans to the metric without ruling SoTL-E out, a blend.
     _, chosen = SelfCalibratingEstimator().score_curves(
         train_loss, np.column_stack([final, final]), 2, calibration, later=-final
     )
-    assert chosen in ("val_metric@T", RANK_MEAN)
+    assert 0.0 < chosen.metric_weight < 1.0
 
 
 @pytest.mark.parametrize("direction", ["maximize", "minimize"])
@@ -139,3 +171,55 @@ def test_the_rung_pruners_take_the_calibrated_signal(make_pruner) -> None:
     # Rung step 1 (Hyperband has one bracket here): ranked by the metric, not by the lower loss.
     assert not reaches_rung(loss=0.5, metric=0.0)
     assert reaches_rung(loss=5.0, metric=39.0)
+
+
+def add_pruned(study: optuna.Study, goodness: float, steps: int, maximize: bool) -> None:
+    """A pruned trial that reached ``steps - 1``: high loss and high metric for good trials."""
+    metric = goodness if maximize else -goodness
+    study.add_trial(
+        optuna.create_trial(
+            state=optuna.trial.TrialState.PRUNED,
+            intermediate_values={s: 1.0 + goodness / 10 for s in range(steps)},
+            user_attrs={"val_metric_curve": [metric] * steps},
+        )
+    )
+
+
+@pytest.mark.parametrize("reached, follows_metric", [(4, True), (3, False)])
+def test_trials_that_reached_a_later_step_calibrate_when_far_enough(
+    make_study, reached: int, follows_metric: bool
+) -> None:
+    """No trial completed; 12 pruned trials reached step ``reached - 1``. At step 1 their metric
+    at step 3 (>= 2 * 1 + 1) is a sound target; at step 2 it is too close to step 1."""
+    study = make_study(
+        direction="maximize",
+        pruner=SoTLPruner(n_startup_trials=0, estimator=SelfCalibratingEstimator()),
+    )
+    for i in range(12):
+        add_pruned(study, float(i), reached, maximize=True)
+    members, target_step = SelfCalibratingEstimator()._calibration_set(study.get_trials(), 1)
+    assert target_step == (reached - 1 if follows_metric else None)
+    assert len(members) == (12 if follows_metric else 0)
+    trial = study.ask()
+    trial.report(5.0, 0)
+    trial.report(0.5, 1)  # the lowest loss at step 1, with the worst metric
+    trial.set_user_attr("val_metric_curve", [0.0, 0.0])
+    assert trial.should_prune() == follows_metric
+
+
+def test_bootstrap_ranks_from_counts_equal_ranking_each_resample() -> None:
+    from scipy import stats
+
+    from optuna_sotl.estimators._signal_choice import _bootstrap_spearman
+
+    rng = np.random.default_rng(7)
+    scores = np.round(rng.normal(size=(3, 25)), 1)  # rounded: ties, as in recorded losses
+    scores[0, 3] = np.inf  # a diverged trial
+    target = np.round(rng.normal(size=25), 1)
+    index = rng.integers(0, 25, size=(40, 25))
+    rho, valid = _bootstrap_spearman(scores, target, index)
+    assert valid.all()
+    for b in range(40):
+        for k in range(3):
+            expected = stats.spearmanr(scores[k, index[b]], target[index[b]])[0]
+            assert rho[k, b] == pytest.approx(expected, abs=1e-12)

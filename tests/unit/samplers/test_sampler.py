@@ -221,7 +221,7 @@ def test_running_trials_are_scored_and_complete_trials_untouched(make_study) -> 
     assert view.best_trial.number == 0
 
 
-@pytest.mark.parametrize("estimator", [SoTLE(1), SoTLE(2), SoTL(), SoTLEMA(0.5)])
+@pytest.mark.parametrize("estimator", [SoTLE(1), SoTLE(2), SoTL(), SoTLEMA(newest_weight=0.5)])
 def test_scores_by_step_equal_the_pruner_scores(estimator) -> None:
     trial = optuna.create_trial(
         state=TrialState.PRUNED,
