@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
 	$(PIP) torch==2.13.0
-	$(PIP) -e ".[torch,test,plot,dashboard]"
+	$(PIP) -e ".[torch,test,plot,dashboard,lightning,transformers]"
 	touch $(STAMP)
 
 install: $(STAMP)

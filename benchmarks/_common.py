@@ -12,8 +12,49 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "benchmarks", "results")
-# The learning curves live outside the repository, in the sibling folder shared/ (also in CI).
-DEFAULT_DATA = os.path.join(os.path.dirname(REPO), "shared", "data", "spikenas_cifar10.npz")
+# The recorded learning curves are not in the repository: $OPTUNA_SOTL_DATA names the folder that
+# holds them (docs/data.md says how to build spikenas_cifar10.npz).
+DATA_ENV = "OPTUNA_SOTL_DATA"
+DATA_DIR = os.environ.get(DATA_ENV) or None
+DEFAULT_DATA = os.path.join(DATA_DIR, "spikenas_cifar10.npz") if DATA_DIR else None
+
+
+def require_data(path: str | None) -> str:
+    """``path``, or exit with a message that says how to get the learning curves."""
+    if path and os.path.exists(path):
+        return path
+    problem = f"{path} does not exist" if path else f"{DATA_ENV} is not set and --data not given"
+    raise SystemExit(
+        f"{problem}. Build the file with `optuna-sotl curves convert spikenas "
+        f"SpikeNAS-Bench/data/CIFAR10 DIR/spikenas_cifar10.npz` and `export {DATA_ENV}=DIR` "
+        "(docs/data.md)."
+    )
+
+
+def portable(arg: str) -> str:
+    """A command-line argument as anyone can type it from the repository's root, shell-quoted.
+
+    Paths under ``$OPTUNA_SOTL_DATA`` are written through the variable, paths in the repository
+    relative to its root, and other absolute paths by their file name only: a results file must
+    not show the folders of the machine it was made on.
+    """
+    option, sep, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+    if not sep:
+        option, value = "", arg
+    if value.startswith("-") or not (os.path.isabs(value) or os.path.exists(value)):
+        return shlex.quote(arg)
+    path = os.path.abspath(value)
+    prefix = shlex.quote(option + sep) if sep else ""
+    if DATA_DIR and _inside(path, DATA_DIR):
+        return f"{prefix}${DATA_ENV}/{shlex.quote(os.path.relpath(path, DATA_DIR))}"
+    if _inside(path, REPO):
+        return prefix + shlex.quote(os.path.relpath(path, REPO))
+    return prefix + shlex.quote(os.path.basename(path))
+
+
+def _inside(path: str, folder: str) -> bool:
+    folder = os.path.abspath(folder)
+    return os.path.commonpath([path, folder]) == folder
 
 
 def cpu_model() -> str:
@@ -33,9 +74,7 @@ def header(title: str, extra: list[str] | None = None) -> str:
     import optuna
     import scipy
 
-    command = " ".join(
-        shlex.quote(arg) for arg in [os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:]
-    )
+    command = " ".join(portable(arg) for arg in [os.path.abspath(sys.argv[0])] + sys.argv[1:])
     try:
         commit = subprocess.run(
             ["git", "-C", REPO, "rev-parse", "--short", "HEAD"],

@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import DEFAULT_DATA  # noqa: E402
 from _common import header  # noqa: E402
+from _common import require_data  # noqa: E402
 from _common import results_path  # noqa: E402
 
 
@@ -64,6 +65,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=200, help="random draws per setting")
     parser.add_argument("--fraction-seeds", type=int, default=20)
     args = parser.parse_args()
+    args.data = require_data(args.data)
     sizes = [int(part) for part in args.sizes.split(",") if part.strip()]
 
     curves = load_curves(args.data)

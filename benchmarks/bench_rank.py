@@ -11,10 +11,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import DEFAULT_DATA  # noqa: E402
 from _common import header  # noqa: E402
+from _common import require_data  # noqa: E402
 from _common import results_path  # noqa: E402
 
 
-# shared/data/README.md: T -> SoTL-E(E=1), SoTL, SoVL, val_acc at T.
+# docs/data.md: T -> SoTL-E(E=1), SoTL, SoVL, val_acc at T.
 REFERENCE = {
     1: (0.389, 0.389, 0.327, 0.342),
     5: (0.643, 0.527, 0.468, 0.543),
@@ -35,6 +36,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=DEFAULT_DATA)
     args = parser.parse_args()
+    args.data = require_data(args.data)
 
     curves = load_curves(args.data)
     table = rank_estimators(curves)
@@ -52,7 +54,7 @@ def main() -> int:
         ]
         verdict = "**met**" if not mismatches else f"**not met**: {mismatches}"
         lines += [
-            "## Goal: reproduce the reference figures of `shared/data/README.md`",
+            "## Goal: reproduce the reference figures of `docs/data.md`",
             "",
             f"All {len(REFERENCE) * len(REFERENCE_COLUMNS)} Spearman figures (SoTL-E(E=1), SoTL, "
             f"SoVL, val_acc at T for T in {sorted(REFERENCE)}) equal the reference to 3 decimals: "

@@ -19,9 +19,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import DEFAULT_DATA
-from _common import header
-from _common import results_path
+from _common import DEFAULT_DATA  # noqa: E402
+from _common import header  # noqa: E402
+from _common import require_data  # noqa: E402
+from _common import results_path  # noqa: E402
 
 
 NOTES = """\
@@ -86,6 +87,8 @@ def main() -> int:
         help="rebuild the markdown, CSV and plot from the saved runs instead of searching",
     )
     args = parser.parse_args()
+    if not args.from_traces:
+        args.data = require_data(args.data)
 
     for suffix in (".md", ".csv", ".png"):
         path = results_path(args.name + suffix)

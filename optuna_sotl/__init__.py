@@ -18,13 +18,34 @@ from optuna_sotl.pruners import SoTLHyperbandPruner
 from optuna_sotl.pruners import SoTLPruner
 from optuna_sotl.pruners import SoTLSuccessiveHalvingPruner
 from optuna_sotl.reporter import SoTLReporter
+from optuna_sotl.reporter import SoTLReporterWarning
 from optuna_sotl.rules import BaseRule
 from optuna_sotl.rules import PercentileRule
 from optuna_sotl.samplers import RegularizedEvolutionSampler
 from optuna_sotl.samplers import SoTLSampler
+from optuna_sotl.stale import fail_stale_trials
 
 
 __version__ = "0.1.0"
+
+# Framework integrations, loaded on first access so that importing optuna_sotl imports neither
+# torch, Lightning nor transformers (see optuna_sotl.integration). They stay out of __all__:
+# ``from optuna_sotl import *`` must work without those frameworks.
+_INTEGRATION_NAMES = (
+    "SoTLDistributedReporter",
+    "SoTLLightningCallback",
+    "SoTLTrainerCallback",
+    "follow_rank_zero",
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in _INTEGRATION_NAMES:
+        from optuna_sotl import integration
+
+        return getattr(integration, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BaseEstimator",
@@ -39,8 +60,10 @@ __all__ = [
     "SoTLHyperbandPruner",
     "SoTLPruner",
     "SoTLReporter",
+    "SoTLReporterWarning",
     "SoTLSampler",
     "SoTLSuccessiveHalvingPruner",
     "SoVL",
     "ValidationMetric",
+    "fail_stale_trials",
 ]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import os
+from pathlib import Path
 import warnings
 
 import optuna
@@ -49,3 +50,48 @@ def make_study(
         )
 
     return make
+
+
+# The recorded learning curves are not in the repository (see docs/data.md): tests that need them
+# find them through one setting, and say how to build them when it is missing.
+DATA_ENV = "OPTUNA_SOTL_DATA"
+_HOW_TO_BUILD = (
+    f"set {DATA_ENV} to a folder holding spikenas_cifar10.npz: clone SpikeNAS-Bench "
+    "(github.com/tju-sun-lab/SpikeNAS-Bench), run `optuna-sotl curves convert spikenas "
+    f"SpikeNAS-Bench/data/CIFAR10 DIR/spikenas_cifar10.npz`, then `export {DATA_ENV}=DIR` "
+    "(docs/data.md)"
+)
+
+
+_RAW_SAMPLE_HOW_TO = (
+    "copy the fifteen data/CIFAR10/<id> folders of a SpikeNAS-Bench clone listed in docs/data.md "
+    f"into ${DATA_ENV}/spikenas-raw-sample/CIFAR10/"
+)
+
+
+def data_path(name: str, how_to: str = _HOW_TO_BUILD) -> Path:
+    """``$OPTUNA_SOTL_DATA/name``; skips the test when it is not there, fails it under CI=true."""
+    folder = os.environ.get(DATA_ENV, "")
+    if not folder:
+        problem = f"{DATA_ENV} is not set"
+    else:
+        path = Path(folder) / name
+        if path.exists():
+            return path
+        problem = f"{DATA_ENV}={folder} has no {name}"
+    message = f"{problem}: {how_to}."
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def spikenas_path() -> Path:
+    """The converted SpikeNAS-Bench CIFAR-10 curves, ``$OPTUNA_SOTL_DATA/spikenas_cifar10.npz``."""
+    return data_path("spikenas_cifar10.npz")
+
+
+@pytest.fixture
+def raw_sample_dir() -> Path:
+    """Fifteen of SpikeNAS-Bench's own files, ``$OPTUNA_SOTL_DATA/spikenas-raw-sample/``."""
+    return data_path("spikenas-raw-sample", _RAW_SAMPLE_HOW_TO)

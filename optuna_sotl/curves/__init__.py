@@ -1,10 +1,12 @@
-"""Recorded learning curves: loading them, ranking the estimators on them, replaying searches.
+"""Recorded learning curves: building, loading and ranking them, replaying searches on them.
 
 Everything here reads a file in the documented ``.npz`` layout (see :func:`load_curves`), so the
 same tools run on any set of recorded training runs. Importing this package does not import
 matplotlib or scipy; they are imported when a table is computed or a plot drawn.
 """
 
+from optuna_sotl.curves._convert import convert_spikenas
+from optuna_sotl.curves._convert import ConvertSummary
 from optuna_sotl.curves._loader import LearningCurves
 from optuna_sotl.curves._loader import load_curves
 from optuna_sotl.curves._rank import default_rank_entries
@@ -24,6 +26,7 @@ from optuna_sotl.curves._search_configs import SearchConfig
 
 
 __all__ = [
+    "ConvertSummary",
     "LearningCurves",
     "PrunerSpec",
     "RankEntry",
@@ -32,6 +35,7 @@ __all__ = [
     "SamplerSpec",
     "SearchConfig",
     "SearchResult",
+    "convert_spikenas",
     "default_rank_entries",
     "estimator_entry",
     "fast_replay",

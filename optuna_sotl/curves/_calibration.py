@@ -146,6 +146,30 @@ def _calibration_count(fraction: float | None, size: int | None, n_archs: int) -
     return max(3, round(fraction * n_archs))
 
 
+def check_calibration_size(
+    n_archs: int,
+    fraction: float | None,
+    size: int | None,
+    *,
+    names: tuple[str, str] = ("fraction", "calibration_size"),
+) -> int:
+    """The architectures to calibrate on; ValueError when fewer than 2 remain to score.
+
+    The command calls it before any work, as soon as the file's size is known, with its option
+    names as ``names`` (for ``fraction`` and ``size``).
+    """
+    n_calibration = _calibration_count(fraction, size, n_archs)
+    # Spearman's rho on the held-out architectures needs at least two of them.
+    if n_calibration > n_archs - 2:
+        how = f"{names[1]} {size}" if size is not None else f"{names[0]} {fraction}"
+        raise ValueError(
+            f"the self-calibrating evaluation calibrates on {n_calibration} architectures "
+            f"({how}, at least 3) and scores at least 2 others, so it needs at least "
+            f"{n_calibration + 2}; there are {n_archs}."
+        )
+    return n_calibration
+
+
 def _mean_sd(values: Sequence[float]) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
 
@@ -178,11 +202,7 @@ def evaluate_self_calibrating(
         fraction = check_real_in("fraction", fraction, 0.0, 1.0, open_interval=True)
     low, high = _subset_range(subset_size, curves.n_archs)
     smallest = low if subset_size is not None else curves.n_archs
-    if _calibration_count(fraction, calibration_size, smallest) > smallest - 2:
-        raise ValueError(
-            f"calibration_size {calibration_size} leaves fewer than 2 of the {smallest} "
-            "architectures to score."
-        )
+    check_calibration_size(smallest, fraction, calibration_size)
     seeds = tuple(int(seed) for seed in seeds)
     if not seeds:
         raise ValueError("seeds must name at least one seed.")

@@ -1,4 +1,4 @@
-"""``optuna-sotl curves rank|search PATH.npz``: the rank table and the replayed search."""
+"""``optuna-sotl curves rank|search|convert``: rank table, replayed search, file converter."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 import sys
 from typing import Any
 
+from optuna_sotl._output_paths import check_output_paths
+
 
 def add_curves_parser(subparsers: Any) -> None:
     from optuna_sotl.curves._rank import DEFAULT_BUDGETS
@@ -14,7 +16,7 @@ def add_curves_parser(subparsers: Any) -> None:
 
     curves = subparsers.add_parser(
         "curves",
-        help="rank estimators and replay searches on recorded learning curves (.npz)",
+        help="rank estimators and replay searches on recorded learning curves (.npz); build them",
         description="Tools for recorded learning curves in the documented .npz layout.",
     )
     commands = curves.add_subparsers(dest="curves_command", required=True, metavar="ACTION")
@@ -97,6 +99,34 @@ def add_curves_parser(subparsers: Any) -> None:
     _add_outputs(search, plot_help="PNG of mean regret against epochs with 95 %% CI bands")
     search.set_defaults(run=_run_search)
 
+    convert = commands.add_parser(
+        "convert",
+        help="build a learning-curve file (.npz) from a public benchmark's release",
+        description="Build a learning-curve file in the documented layout (docs/data.md) from a "
+        "public benchmark's own files.",
+    )
+    formats = convert.add_subparsers(dest="convert_format", required=True, metavar="FORMAT")
+    spikenas = formats.add_parser(
+        "spikenas",
+        help="SpikeNAS-Bench: data/<DATASET>/<arch id>/train_process.txt",
+        description=(
+            "Read SpikeNAS-Bench's per-architecture train_process.txt files from SRC_DIR (its "
+            "data/<DATASET> folder, e.g. a clone's data/CIFAR10) and write OUT.npz. Runs on "
+            "another epoch count than --epochs (default: the most common one) and runs without a "
+            "test accuracy are left out and counted."
+        ),
+    )
+    spikenas.add_argument("src_dir", metavar="SRC_DIR", help="the data/<DATASET> folder")
+    spikenas.add_argument("out", metavar="OUT.npz", help="the file to write")
+    spikenas.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="keep the runs of this many epochs (default: the most common count)",
+    )
+    spikenas.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    spikenas.set_defaults(run=_run_convert_spikenas)
+
 
 def _add_outputs(parser: argparse.ArgumentParser, plot_help: str) -> None:
     parser.add_argument(
@@ -125,9 +155,11 @@ def _emit(markdown: str, csv_text: str, csv_path: str | None) -> None:
 
 
 def _run_rank(args: argparse.Namespace) -> int:
+    from optuna_sotl.curves._calibration import check_calibration_size
     from optuna_sotl.curves._loader import load_curves
     from optuna_sotl.curves._rank import rank_estimators
 
+    check_output_paths({"--csv": args.csv, "--plot": args.plot}, stdout_ok={"--csv"})
     fraction = 0.1 if args.calibration_fraction is None else args.calibration_fraction
     if args.self_calibrating and args.calibration_seeds < 1:
         raise ValueError(f"--calibration-seeds must be at least 1, got {args.calibration_seeds}.")
@@ -136,6 +168,14 @@ def _run_rank(args: argparse.Namespace) -> int:
     if args.self_calibrating and args.calibration_size is not None and args.calibration_size < 3:
         raise ValueError(f"--calibration-size must be at least 3, got {args.calibration_size}.")
     curves = load_curves(args.path)
+    if args.self_calibrating:
+        size = args.calibration_size
+        check_calibration_size(
+            curves.n_archs,
+            fraction if size is None else None,
+            size,
+            names=("--calibration-fraction", "--calibration-size"),
+        )
     table = rank_estimators(curves, budgets=args.budgets)
     _emit(table.to_markdown(), table.to_csv(), args.csv)
     if args.plot:
@@ -145,11 +185,6 @@ def _run_rank(args: argparse.Namespace) -> int:
     if args.self_calibrating:
         from optuna_sotl.curves._calibration import evaluate_self_calibrating
 
-        if args.calibration_size is not None and args.calibration_size > curves.n_archs - 2:
-            raise ValueError(
-                f"--calibration-size {args.calibration_size} leaves fewer than 2 of the "
-                f"{curves.n_archs} architectures to score."
-            )
         calibration = evaluate_self_calibrating(
             curves,
             args.budgets,
@@ -166,11 +201,11 @@ def _run_search(args: argparse.Namespace) -> int:
     from optuna_sotl.curves._search_configs import search_configs
     from optuna_sotl.curves._search_report import search_stats
 
+    # Before the search, so a long run never ends on an unwritable output.
+    check_output_paths({"--csv": args.csv, "--plot": args.plot}, stdout_ok={"--csv"})
     if not os.path.exists(args.path):
         raise FileNotFoundError(f"learning-curve file {args.path!r} does not exist.")
     search_configs(args.configs)  # unknown names fail before any work
-    for path in (args.csv, args.plot):
-        _check_writable(path)
     result = run_search(
         args.path,
         budget=args.budget,
@@ -191,10 +226,17 @@ def _run_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_writable(path: str | None) -> None:
-    # Before the search, so a long run never ends on an unwritable output.
-    if path in (None, "-"):
-        return
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        raise ValueError(f"cannot write the output file {path!r}.")
+def _run_convert_spikenas(args: argparse.Namespace) -> int:
+    from optuna_sotl.curves._convert import convert_spikenas
+
+    check_output_paths({"OUT": args.out})
+    try:
+        summary = convert_spikenas(
+            args.src_dir, args.out, epochs=args.epochs, progress=not args.no_progress
+        )
+    except FileNotFoundError:
+        raise
+    except OSError as error:  # unreadable folder, full disk: one line, not a traceback
+        raise ValueError(f"{error.filename or args.out}: {error.strerror or error}") from None
+    print(summary.describe())
+    return 0

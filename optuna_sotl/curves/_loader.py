@@ -1,6 +1,6 @@
 """Reading recorded learning curves from the documented ``.npz`` layout.
 
-The layout (``shared/data/README.md``): ``train_loss`` and ``val_loss`` of shape ``(N, T)`` (column
+The layout (``docs/data.md``): ``train_loss`` and ``val_loss`` of shape ``(N, T)`` (column
 ``j`` is epoch ``j + 1``), the final result ``test_acc`` (higher is better) or ``test_loss`` (lower
 is better) of shape ``(N,)``, and optionally ``val_acc`` / ``train_acc`` ``(N, T)``, ``ops``
 ``(N, E)`` strings with ``edges`` ``(E,)``, ``arch_id`` / ``params`` / ``train_seconds`` ``(N,)``.
@@ -10,8 +10,10 @@ Any ``N`` and ``T`` are accepted; nothing beyond the required keys is assumed.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -104,23 +106,83 @@ def load_curves(path: str | os.PathLike[str]) -> LearningCurves:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"learning-curve file {path!r} does not exist.")
+    if os.path.isdir(path):
+        raise ValueError(f"learning-curve file {path!r} is a folder, not an .npz file.")
+    _check_zip_magic(path)
     try:
         archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise ValueError(f"{path!r} is not a readable .npz archive: {error}") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path!r} holds a single array, not an .npz archive of named arrays.")
     with archive:
         arrays = {key: _read(archive, key, path) for key in archive.files}
     return _check(arrays, path)
 
 
+def _check_zip_magic(path: str) -> None:
+    # numpy takes any file that is neither a zip nor an .npy for a pickle and says so, which
+    # misleads for an empty, text or random file: name what the file is instead.
+    with open(path, "rb") as file:
+        head = file.read(6)
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return
+    if not head:
+        raise ValueError(f"{path!r} is empty (0 bytes), not an .npz archive.")
+    if head == b"\x93NUMPY":
+        raise ValueError(f"{path!r} holds one .npy array, not an .npz archive of named arrays.")
+    raise ValueError(f"{path!r} is not an .npz archive (a zip file): it starts with {head!r}.")
+
+
 def _read(archive: np.lib.npyio.NpzFile, key: str, path: str) -> np.ndarray:
+    _check_declared_size(archive, key, path)
     try:
         return archive[key]
     except ValueError as error:
-        # allow_pickle=False refuses object arrays: say which key holds one.
-        raise ValueError(f"{path!r}: key {key!r} cannot be read without pickle: {error}") from None
+        if "pickle" in str(error):
+            # allow_pickle=False refuses object arrays: say which key holds one.
+            raise ValueError(
+                f"{path!r}: key {key!r} cannot be read without pickle (it holds object data)."
+            ) from None
+        raise ValueError(f"{path!r}: key {key!r} cannot be read: {error}") from None
+    except (OSError, EOFError, MemoryError, zipfile.BadZipFile, zlib.error) as error:
+        raise ValueError(
+            f"{path!r}: key {key!r} is corrupt: {type(error).__name__}: {error}"
+        ) from None
+
+
+_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+
+
+def _check_declared_size(archive: np.lib.npyio.NpzFile, key: str, path: str) -> None:
+    # A corrupt header may declare 10**12 elements: numpy would try to allocate terabytes before
+    # noticing the data is not there. Compare the declared size with the stored one first.
+    zipped = archive.zip
+    if zipped is None:
+        return  # not read from a zip file: nothing to compare with
+    member = key if key in zipped.namelist() else key + ".npy"
+    try:
+        stored = zipped.getinfo(member).file_size
+        with zipped.open(member) as file:
+            version = np.lib.format.read_magic(file)
+            read_header = _HEADER_READERS.get(version)
+            if read_header is None:
+                return  # a newer .npy version: numpy checks it when reading
+            shape, _, dtype = read_header(file)
+            header_size = file.tell()
+    except Exception as error:  # noqa: BLE001 - any corrupt header: one message naming the key
+        raise ValueError(
+            f"{path!r}: key {key!r} has no valid .npy header: {type(error).__name__}: {error}"
+        ) from None
+    if dtype.hasobject:
+        return  # reading it is refused with its own message
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > stored - header_size:
+        raise ValueError(
+            f"{path!r}: key {key!r} declares shape {shape} of {dtype} ({declared:,} bytes) but "
+            f"holds {max(stored - header_size, 0):,} bytes: the file is truncated or corrupt."
+        )
 
 
 def _check(arrays: dict[str, np.ndarray], path: str) -> LearningCurves:

@@ -39,5 +39,5 @@ def plot_rank(table: RankTable, path: str | os.PathLike[str]) -> None:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    fig.savefig(path, dpi=130, format="png")  # exactly this path, whatever its suffix
     plt.close(fig)

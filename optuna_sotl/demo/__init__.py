@@ -1,4 +1,4 @@
-"""``optuna-sotl demo``: a small, real NAS-Bench-201 search on 8x8 digits, pruned by SoTL.
+"""``optuna-sotl demo``: a small, real NAS-Bench-201 search on noisy 8x8 digits, pruned by SoTL.
 
 :func:`run_demo` needs torch and scikit-learn, imported only while it runs, so importing this
 package stays light.

@@ -16,7 +16,9 @@ import time
 from typing import Any
 from typing import TextIO
 
+import numpy as np
 import optuna
+from optuna.trial import TrialState
 from tqdm import tqdm
 
 from optuna_sotl import SoTLE
@@ -34,6 +36,8 @@ from optuna_sotl.demo._worker import run_worker_process
 from optuna_sotl.demo._worker import WorkerSpec
 from optuna_sotl.ranking import rank_study
 from optuna_sotl.ranking import Ranking
+from optuna_sotl.ranking._text import fill
+from optuna_sotl.rules import PercentileRule
 
 
 #: Study user attribute holding the :class:`TrainingConfig` the study's trials were trained with.
@@ -79,27 +83,32 @@ def run_demo(
     *,
     storage: str = DEFAULT_STORAGE,
     study_name: str = "sotl-demo",
-    n_trials: int = 30,
-    epochs: int = 10,
+    n_trials: int = 50,
+    epochs: int = 12,
     seed: int = 0,
     sampler_seed: int | None = None,
     workers: int = 1,
     percentile: float = 50.0,
-    n_startup_trials: int = 3,
-    n_warmup_steps: int = 1,
-    interval_steps: int = 3,
+    n_startup_trials: int = 10,
+    n_warmup_steps: int = 2,
+    interval_steps: int = 4,
     callbacks: Sequence[DemoCallback] | None = None,
     show_progress: bool = True,
     file: TextIO | None = None,
 ) -> DemoResult:
-    """Search NAS-Bench-201 cells on scikit-learn's 8x8 digits, pruning by the training loss.
+    """Search NAS-Bench-201 cells on noisy, occluded 8x8 digits, pruning by the training loss.
 
     Each trial suggests a cell with :func:`~optuna_sotl.nas.suggest_cell`, trains its network
-    (8 channels, one cell per stage) with Adam for ``epochs`` epochs, reporting every minibatch
-    loss through :class:`~optuna_sotl.SoTLReporter`, and returns the final validation accuracy,
-    which the study maximises. :class:`~optuna_sotl.SoTLPruner` stops the trials whose training
-    loss is worse than the ``percentile`` of the others'. At the end the trials are ranked by
-    SoTL-E at step ``n_warmup_steps`` and the table and the optuna-dashboard command are printed.
+    (8 channels, one cell per stage) with Adam for ``epochs`` epochs on 500 of scikit-learn's
+    digits with pixel noise and a blanked square (see :class:`TrainingConfig`), reporting every
+    minibatch loss through :class:`~optuna_sotl.SoTLReporter`, and returns the final validation
+    accuracy, which the study maximises. :class:`~optuna_sotl.SoTLPruner` stops the trials whose
+    training loss is worse than the ``percentile`` of the others'; the first
+    ``n_startup_trials`` complete trials train in full. At the end the trials are ranked by
+    SoTL-E at step ``n_warmup_steps``, the first step the pruner judges, and the demo prints the
+    table, the rank agreement of that early score with the final accuracy of the trials trained
+    to the end, the epochs saved, whether the best architecture survived pruning and the
+    optuna-dashboard command.
 
     The study is created with ``load_if_exists``: running again with the same name appends
     trials to it, and the ranking covers all of them. Appending is refused when the earlier
@@ -136,6 +145,7 @@ def run_demo(
         show_progress: Show a progress bar over the trials (on stderr).
         file: Where the table goes; standard output by default.
     """
+    _require_training_packages()
     n_trials = check_count("n_trials", n_trials, minimum=1)
     epochs = check_count("epochs", epochs, minimum=1)
     seed = check_count("seed", seed)
@@ -198,7 +208,7 @@ def run_demo(
         dashboard_command=_dashboard_command(storage),
     )
     print(result.table, file=file)
-    print(_summary(result), file=file)
+    print(_summary(result, pruner_kwargs, epochs), file=file)
     _save_to_dashboard(study, ranking.step, file)
     for callback in callbacks:
         callback(study, result)
@@ -206,6 +216,18 @@ def run_demo(
         print(f"\nOpen the study in optuna-dashboard:\n  {result.dashboard_command}", file=file)
     file.flush()
     return result
+
+
+def _require_training_packages() -> None:
+    # Checked before the study is created: without them the first trial would fail.
+    for module in ("torch", "sklearn"):
+        try:
+            __import__(module)
+        except ImportError:
+            raise ImportError(
+                f"the demo trains networks with torch and scikit-learn, and {module} is not "
+                "installed: pip install 'optuna-sotl[torch]'."
+            ) from None
 
 
 def _save_to_dashboard(study: optuna.Study, step: int | None, file: TextIO) -> None:
@@ -234,7 +256,7 @@ def _dashboard_command(storage: str) -> str | None:
         return None
     # optuna-dashboard opens a journal file by its path, not by our journal:// URL.
     target = storage[len("journal://") :] if scheme == "journal" else storage
-    return "optuna-dashboard " + shlex.quote(mask_password(target))
+    return "optuna-dashboard " + shlex.quote(mask_password(target, secrets_of=[storage]))
 
 
 def _open_study(storage: str, study_name: str, config: TrainingConfig) -> optuna.Study:
@@ -258,8 +280,9 @@ def _open_study(storage: str, study_name: str, config: TrainingConfig) -> optuna
     if stored is None and not study.trials:
         study.set_user_attr(CONFIG_ATTR, config.to_json())
     elif stored != config.to_json() or study.direction != optuna.study.StudyDirection.MAXIMIZE:
+        where = mask_password(storage, secrets_of=[storage])
         raise ValueError(
-            f"study_name {study_name!r} already exists in {mask_password(storage)!r} with trials "
+            f"study_name {study_name!r} already exists in {where!r} with trials "
             f"trained differently (demo config {stored}, now {config.to_json()}); choose another "
             "study name or the same settings."
         )
@@ -268,8 +291,8 @@ def _open_study(storage: str, study_name: str, config: TrainingConfig) -> optuna
 
 def _storage_error(storage: str, error: Exception) -> ValueError:
     return ValueError(
-        f"cannot open storage {mask_password(storage)}: "
-        f"{type(error).__name__}: {mask_password(str(error))}"
+        f"cannot open storage {mask_password(storage, secrets_of=[storage])}: "
+        f"{type(error).__name__}: {mask_password(str(error), secrets_of=[storage])}"
     )
 
 
@@ -318,20 +341,71 @@ def _stop(processes: Sequence[multiprocessing.process.BaseProcess]) -> None:
             process.join()
 
 
-def _summary(result: DemoResult) -> str:
+def _summary(result: DemoResult, pruner_kwargs: dict[str, float], epochs: int) -> str:
     rows = result.ranking.rows
     lines = [
-        f"\n{len(rows)} trials in study {result.study.study_name!r}: "
+        f"{len(rows)} trials in study {result.study.study_name!r}: "
         f"{result.n_complete} complete, {result.n_pruned} pruned."
     ]
     complete = [row for row in rows if row.value is not None]
-    if complete:
-        best = max(complete, key=lambda row: row.value or 0.0)
+    if not complete:
+        return "\n" + lines[0]
+    values = [row.value for row in complete if row.value is not None]
+    lines.append(
+        f"Final validation accuracy of the {len(complete)} complete trials: "
+        f"{min(values):.4f} to {max(values):.4f} ({100 * (max(values) - min(values)):.1f} points)."
+    )
+    lines.append(_best_sentence(result, pruner_kwargs, epochs))
+    if result.n_pruned:
         lines.append(
-            f"Best validation accuracy: {best.value:.4f} "
-            f"(trial {best.number}, {result.archs.get(best.number, '-')})."
+            "The pruned trials' final accuracies are unknown, so one of them may have done "
+            "better; the agreement above says how far the early ranking held for the trials "
+            "trained to the end."
         )
-    return "\n".join(lines)
+    return "\n" + "\n".join(fill(line) for line in lines)
+
+
+def _best_sentence(result: DemoResult, pruner_kwargs: dict[str, float], epochs: int) -> str:
+    """Whether the best complete trial went through pruning, or would have, in plain words."""
+    ranking = result.ranking
+    best = max(
+        (row for row in ranking.rows if row.value is not None),
+        key=lambda row: (row.value, -row.number),
+    )
+    text = (
+        f"Best architecture: trial {best.number}, validation accuracy {best.value:.4f} "
+        f"({result.archs.get(best.number, '-')})."
+    )
+    warmup = int(pruner_kwargs["n_warmup_steps"])
+    interval = int(pruner_kwargs["interval_steps"])
+    n_startup = int(pruner_kwargs["n_startup_trials"])
+    percentile = float(pruner_kwargs["percentile"])
+    checks = [step for step in range(warmup, epochs) if (step - warmup) % interval == 0]
+    trials = {trial.number: trial for trial in result.study.get_trials(deepcopy=False)}
+    trial = trials[best.number]
+    completed_before = sum(
+        other.state == TrialState.COMPLETE
+        and other.datetime_complete is not None
+        and trial.datetime_start is not None
+        and other.datetime_complete <= trial.datetime_start
+        for other in trials.values()
+    )
+    if completed_before >= n_startup and checks:
+        steps = ", ".join(str(step) for step in checks)
+        plural = "s" * (len(checks) > 1)
+        return text + f" The pruner checked it at step{plural} {steps} and kept it."
+    # Trained before pruning started: would the pruner have kept it, judged at the ranking step
+    # against every other trial that reached that step?
+    others = [row.score for row in ranking.rows if row.score is not None and row is not best]
+    if best.score is None or not others:
+        return text + " It trained before pruning started."
+    kept = not PercentileRule(percentile).should_prune(best.score, np.array(others))
+    verdict = "pruning would have kept it" if kept else "pruning would have LOST it"
+    return text + (
+        f" It trained before pruning started (the first {n_startup} complete trials train in "
+        f"full); judged at step {ranking.step} against the {len(others)} other trials, its "
+        f"{ranking.estimator_name} ranks {best.rank} of {len(others) + 1}: {verdict}."
+    )
 
 
 @contextlib.contextmanager

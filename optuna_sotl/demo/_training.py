@@ -1,4 +1,4 @@
-"""The demo's objective: train one NAS-Bench-201 cell on scikit-learn's 8x8 digits with torch.
+"""The demo's objective: train one NAS-Bench-201 cell on noisy, occluded 8x8 digits with torch.
 
 Imports torch and scikit-learn, so only the demo's run and its worker processes import it.
 """
@@ -28,25 +28,57 @@ class DigitsSplit:
     y_train: torch.Tensor
     x_val: torch.Tensor
     y_val: torch.Tensor
+    noise: float
+    occlusion: int
 
 
-def load_digits_split(seed: int, val_fraction: float) -> DigitsSplit:
-    """The 1797 8x8 digits bundled with scikit-learn, split stratified by ``seed``; no download."""
+def load_digits_split(
+    seed: int, train_size: int, noise: float = 0.0, occlusion: int = 0
+) -> DigitsSplit:
+    """The 1797 8x8 digits bundled with scikit-learn, split stratified by ``seed``; no download.
+
+    ``train_size`` images train, the rest validate. The training images are kept clean here and
+    corrupted afresh each epoch by :func:`corrupt` (so a network cannot learn the noise by
+    heart); the validation images are corrupted once, with ``seed``, so every trial of a study
+    is scored on the same images.
+    """
     images, labels = load_digits(return_X_y=True)
     x_train, x_val, y_train, y_val = train_test_split(
-        images, labels, test_size=val_fraction, random_state=seed, stratify=labels
+        images, labels, train_size=train_size, random_state=seed, stratify=labels
     )
 
     def to_images(x: Any) -> torch.Tensor:
         # Pixels are counts from 0 to 16; scale them to [0, 1].
         return torch.as_tensor(x, dtype=torch.float32).reshape(-1, 1, 8, 8) / 16.0
 
+    val_generator = torch.Generator().manual_seed(seed)
     return DigitsSplit(
         to_images(x_train),
         torch.as_tensor(y_train, dtype=torch.long),
-        to_images(x_val),
+        corrupt(to_images(x_val), noise, occlusion, val_generator),
         torch.as_tensor(y_val, dtype=torch.long),
+        noise,
+        occlusion,
     )
+
+
+def corrupt(
+    images: torch.Tensor, noise: float, occlusion: int, generator: torch.Generator
+) -> torch.Tensor:
+    """A copy of ``images`` (N, 1, H, W) with a random square blanked and Gaussian noise added."""
+    out = images.clone()
+    n, _, height, width = out.shape
+    if occlusion > 0:
+        top = torch.randint(0, height - occlusion + 1, (n, 1, 1, 1), generator=generator)
+        left = torch.randint(0, width - occlusion + 1, (n, 1, 1, 1), generator=generator)
+        rows = torch.arange(height).view(1, 1, height, 1)
+        cols = torch.arange(width).view(1, 1, 1, width)
+        in_rows = (rows >= top) & (rows < top + occlusion)
+        in_cols = (cols >= left) & (cols < left + occlusion)
+        out = out.masked_fill(in_rows & in_cols, 0.0)
+    if noise > 0:
+        out = out + noise * torch.randn(out.shape, generator=generator)
+    return out
 
 
 def make_objective(config: TrainingConfig) -> Callable[[optuna.trial.Trial], float]:
@@ -55,7 +87,7 @@ def make_objective(config: TrainingConfig) -> Callable[[optuna.trial.Trial], flo
     Each minibatch loss goes to :class:`~optuna_sotl.SoTLReporter`; each epoch ends with the
     validation loss and accuracy, and the study's pruner may stop the trial there.
     """
-    data = load_digits_split(config.seed, config.val_fraction)
+    data = load_digits_split(config.seed, config.train_size, config.noise, config.occlusion)
 
     def objective(trial: optuna.trial.Trial) -> float:
         arch = suggest_cell(trial, config.ops)
@@ -63,6 +95,7 @@ def make_objective(config: TrainingConfig) -> Callable[[optuna.trial.Trial], flo
         # Seeded by trial number: a trial's weights and batch order do not depend on which
         # worker runs it or on what ran before it in that process.
         torch.manual_seed(config.seed * 100_003 + trial.number)
+        corruption = torch.Generator().manual_seed(config.seed * 100_003 + trial.number)
         model = build_nb201_model(
             arch,
             in_channels=1,
@@ -81,10 +114,11 @@ def make_objective(config: TrainingConfig) -> Callable[[optuna.trial.Trial], flo
         val_accuracy = 0.0
         for _ in range(config.epochs):
             model.train()
+            x_train = corrupt(data.x_train, data.noise, data.occlusion, corruption)
             order = torch.randperm(len(data.y_train))
             for start in range(0, len(order), config.batch_size):
                 batch = order[start : start + config.batch_size]
-                loss = functional.cross_entropy(model(data.x_train[batch]), data.y_train[batch])
+                loss = functional.cross_entropy(model(x_train[batch]), data.y_train[batch])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()

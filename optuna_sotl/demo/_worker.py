@@ -92,5 +92,6 @@ def run_worker_process(spec: WorkerSpec) -> None:
         sys.exit(130)
     except Exception:
         # Database drivers put the storage URL, password included, into their messages.
-        print(mask_password(traceback.format_exc()), file=sys.stderr, flush=True)
+        masked = mask_password(traceback.format_exc(), secrets_of=[spec.storage])
+        print(masked, file=sys.stderr, flush=True)
         sys.exit(1)

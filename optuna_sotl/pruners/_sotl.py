@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import optuna
 from optuna.pruners import BasePruner
 from optuna.trial import FrozenTrial
-from optuna.trial import TrialState
 
 from optuna_sotl._checks import check_count
 from optuna_sotl._checks import check_pruning_estimator
-from optuna_sotl._scoring import COMPARED_STATES
-from optuna_sotl._scoring import scores_of_trials
 from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SelfCalibratingEstimator
 from optuna_sotl.estimators import SoTL
+from optuna_sotl.pruners._score_index import ScoreIndex
 from optuna_sotl.rules import PercentileRule
 
 
@@ -32,7 +29,10 @@ class SoTLPruner(BasePruner):
     in any study direction, so a study that maximises accuracy while trials report training
     losses (``trial.report(loss, epoch)`` or :class:`~optuna_sotl.SoTLReporter`) prunes the bad
     trials, where :class:`~optuna.pruners.MedianPruner` would prune the good ones. A NaN or
-    infinite loss prunes at once; other trials' non-finite losses rank worst.
+    infinite loss prunes at once; other trials' non-finite losses rank worst. A decision reads the
+    study once, as :class:`~optuna.pruners.MedianPruner` does, and scores only the trials that
+    finished since the previous one and the running ones: finished trials' scores cannot change,
+    so each process keeps them (the first decision in a process scores them all).
 
     Example:
 
@@ -94,6 +94,8 @@ class SoTLPruner(BasePruner):
         # SoTL (the sum) by default: a percentile check at every step judges a trial on a noisy
         # single epoch with SoTL-E; the sum is steadier (benchmarks/results/search.md).
         self._estimator = check_pruning_estimator(SoTL() if estimator is None else estimator)
+        # Finished trials' scores, so that a call scores only what is new (see _score_index).
+        self._index = ScoreIndex(self._estimator)
 
     @property
     def estimator(self) -> BaseEstimator | SelfCalibratingEstimator:
@@ -112,16 +114,13 @@ class SoTLPruner(BasePruner):
         if step < self._n_warmup_steps or not self._is_check_step(trial, step):
             return False
 
-        trials = study.get_trials(deepcopy=False, states=COMPARED_STATES)
-        if not _has_at_least(self._n_startup_trials, trials, TrialState.COMPLETE):
+        compared = self._index.scores_at(study, trial, step, min_complete=self._n_startup_trials)
+        if compared is None:
             return False
-        others = [other for other in trials if step in other.intermediate_values]
-        _remove_trial(others, trial.number)
-        if len(others) < self._n_min_trials:
+        own_score, other_scores = compared
+        if len(other_scores) < self._n_min_trials:
             return False
-
-        scores = scores_of_trials(self._estimator, [trial, *others], step, study.direction)
-        return self._rule.should_prune(scores[0], scores[1:])
+        return self._rule.should_prune(own_score, other_scores)
 
     def _is_check_step(self, trial: FrozenTrial, step: int) -> bool:
         if self._interval_steps == 1:
@@ -138,19 +137,3 @@ class SoTLPruner(BasePruner):
             f"interval_steps={self._interval_steps}, n_min_trials={self._n_min_trials}, "
             f"estimator={self._estimator!r})"
         )
-
-
-def _has_at_least(count: int, trials: list[FrozenTrial], state: TrialState) -> bool:
-    # Stops at the count-th match: start-up is decided without a pass over a large study.
-    if count == 0:
-        return True
-    matching = (other for other in trials if other.state == state)
-    return next(itertools.islice(matching, count - 1, None), None) is not None
-
-
-def _remove_trial(trials: list[FrozenTrial], number: int) -> None:
-    # The running trial is usually among the newest, so the search starts from the end.
-    for index in range(len(trials) - 1, -1, -1):
-        if trials[index].number == number:
-            del trials[index]
-            return

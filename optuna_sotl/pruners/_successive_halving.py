@@ -6,7 +6,9 @@ the stored values. Every worker sharing the storage (an RDB, a journal or the gR
 sees the same rungs and, given the same stored trials, decides alike. Optuna's pruner records
 rungs in trial system attributes instead, which Optuna 5 no longer lets user code write through a
 public API. While a rung holds fewer than ``reduction_factor`` trials only the best so far is
-promoted, because Optuna cannot pause a trial and resume it later as ASHA would.
+promoted, because Optuna cannot pause a trial and resume it later as ASHA would. Finished
+trials' scores cannot change, so each process remembers them (``_score_index``) and a decision
+scores only the trials new since the last one and the running ones.
 """
 
 from __future__ import annotations
@@ -23,10 +25,9 @@ from optuna.trial import TrialState
 from optuna_sotl._checks import check_count
 from optuna_sotl._checks import check_count_or_auto
 from optuna_sotl._checks import check_pruning_estimator
-from optuna_sotl._scoring import COMPARED_STATES
-from optuna_sotl._scoring import scores_of_trials
 from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SelfCalibratingEstimator
+from optuna_sotl.pruners._score_index import ScoreIndex
 from optuna_sotl.rules import asha_promoted
 
 
@@ -112,6 +113,8 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
                 f"bootstrap_count={bootstrap_count}."
             )
         self._estimator = check_pruning_estimator(estimator)
+        # Rung members' scores, so that a call scores only what is new (see _score_index).
+        self._index = ScoreIndex(self._estimator)
 
     @property
     def estimator(self) -> BaseEstimator | SelfCalibratingEstimator:
@@ -148,15 +151,7 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
         if self._rung_of_step(step) is None:
             return False
 
-        members = [
-            other
-            for other in study.get_trials(deepcopy=False, states=COMPARED_STATES)
-            if other.number != trial.number
-            and step in other.intermediate_values
-            and (in_same_bracket is None or in_same_bracket(other))
-        ]
-        scores = scores_of_trials(self._estimator, [trial, *members], step, study.direction)
-        own_score, other_scores = float(scores[0]), scores[1:]
+        own_score, other_scores = self._index.scores_at(study, trial, step, keep=in_same_bracket)
         if not math.isfinite(own_score):
             return True
         return not is_promoted(

@@ -8,8 +8,9 @@ import sys
 
 import optuna
 
+from optuna_sotl._output_paths import check_output_paths
 from optuna_sotl._storage_url import mask_password
-from optuna_sotl._storage_url import open_storage
+from optuna_sotl._storage_url import open_existing_storage
 
 
 _DESCRIPTION = """\
@@ -56,6 +57,7 @@ def run_report(args: argparse.Namespace) -> int:
     from optuna_sotl.report._text import format_report
 
     estimator = SoTLE(args.window)
+    check_output_paths({"--png": args.png})
     # Fail before reading or writing anything when an optional package is missing.
     try:
         if args.png:
@@ -68,11 +70,9 @@ def run_report(args: argparse.Namespace) -> int:
         print(f"optuna-sotl report: error: {error}", file=sys.stderr)
         return 2
 
-    where = mask_password(args.storage)
-    try:
-        storage = open_storage(args.storage)
-    except RuntimeError as error:
-        raise ValueError(str(error)) from None
+    where = mask_password(args.storage, secrets_of=[args.storage])
+    # Reading a report must not create a database file or hang on a server that is down.
+    storage = open_existing_storage(args.storage)
     study_name = _study_name(storage, args.study, where)
     study = optuna.load_study(study_name=study_name, storage=storage)
     ranking = rank_study(study, step=args.step, estimator=estimator)

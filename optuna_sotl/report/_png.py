@@ -56,6 +56,6 @@ def write_png(ranking: Ranking, path: str | os.PathLike[str]) -> None:
             bars.set_yscale("log")
             scatter.set_xscale("log")
         figure.tight_layout()
-        figure.savefig(path, dpi=100)
+        figure.savefig(path, dpi=100, format="png")  # exactly this path, whatever its suffix
     finally:
         plt.close(figure)

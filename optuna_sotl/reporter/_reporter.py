@@ -10,6 +10,8 @@ may do so. Importing this module does not import torch.
 from __future__ import annotations
 
 import math
+import warnings
+import weakref
 
 import optuna
 
@@ -19,6 +21,37 @@ from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SoTL
 from optuna_sotl.estimators import SoTLE
 from optuna_sotl.reporter._loss_accumulator import LossAccumulator
+
+
+#: The largest step PostgreSQL and MySQL storages hold (their step column is a 32-bit integer).
+MAX_STEP = 2**31 - 1
+
+
+class SoTLReporterWarning(UserWarning):
+    """A :class:`SoTLReporter` call whose meaning is ambiguous: a retry counted from 0.
+
+    A retried trial inherits its failed attempt's epochs; ``end_epoch()`` without ``step=`` then
+    takes the loop for one that trains from epoch 0 again and keeps the stored losses. A loop that
+    restored a checkpoint must pass ``step=epoch`` instead, or its epochs would be dropped.
+
+    Example:
+
+        .. code-block:: python
+
+            import warnings
+
+            import optuna
+            from optuna_sotl import SoTLReporter
+            from optuna_sotl import SoTLReporterWarning
+
+            study = optuna.create_study()
+            reporter = SoTLReporter(study.ask())
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", SoTLReporterWarning)  # never count from 0 here
+                for epoch in range(reporter.resume_step, 3):
+                    reporter.add(1.0 / (epoch + 1))
+                    reporter.end_epoch(step=epoch)
+    """
 
 
 class SoTLReporter:
@@ -34,7 +67,10 @@ class SoTLReporter:
     says stop; a non-finite loss always prunes. A trial re-queued by
     :class:`optuna.storages.RetryHeartbeatStaleTrialCallback` with
     ``inherit_intermediate_values=True`` starts at :attr:`resume_step`; stored epochs are never
-    written twice.
+    written twice, but the validation entries a killed attempt left out are filled. Counting from
+    0 on a retry (``end_epoch()`` without ``step=``) warns once with
+    :class:`SoTLReporterWarning`: a loop that restored a checkpoint must pass ``step=``. One
+    reporter per trial: a step this attempt already stored raises ``ValueError``.
 
     Example:
 
@@ -78,6 +114,11 @@ class SoTLReporter:
         stored = trial.storage.get_trial(trial._trial_id)
         self._stored = dict(stored.intermediate_values)
         self._resume_step = max(self._stored) + 1 if self._stored else 0
+        # Steps this attempt stored before this reporter existed (another reporter, or
+        # trial.report by hand) are not a failed attempt's: reporting there again would drop the
+        # epoch, so end_epoch refuses them.
+        self._inherited = _inherited_steps(trial, stored)
+        self._steps_in_process = _steps_reported_in_process(trial)
         self._losses = [self._stored[s] for s in sorted(self._stored)]
         self._val_loss_curve = _stored_curve(stored, _attrs.VAL_LOSS_CURVE, self._resume_step)
         self._val_metric_curve = _stored_curve(stored, _attrs.VAL_METRIC_CURVE, self._resume_step)
@@ -85,6 +126,7 @@ class SoTLReporter:
             self._repair_scores(stored.user_attrs)
         self._last_step: int | None = None
         self._epoch = LossAccumulator()
+        self._warned_restart = False
 
     @property
     def trial(self) -> optuna.trial.Trial:
@@ -127,9 +169,10 @@ class SoTLReporter:
 
         Args:
             val_loss:
-                The validation loss after this epoch, if measured.
+                The validation loss after this epoch; None when not measured. Must be finite.
             val_metric:
-                The validation metric (e.g. accuracy) after this epoch, if measured.
+                The validation metric (e.g. accuracy) after this epoch; None when not
+                measured. Must be finite.
             step:
                 The step to report at; by default the epoch index, one more than the last step.
                 Must be larger than the last step. A step below :attr:`resume_step` is already
@@ -140,21 +183,31 @@ class SoTLReporter:
 
         Raises:
             optuna.TrialPruned: when the pruner stops the trial or the loss is not finite.
-            ValueError: when no loss was added this epoch or the step is not increasing; nothing
-                is written to storage then.
+            ValueError: when no loss was added this epoch, the step is not increasing, above
+                ``2**31 - 1`` or already stored by this attempt, or a validation value is not
+                finite (pass None when not measured); nothing is written to storage then.
         """
+        given_step = step
         step = self._next_step(step)
-        val_loss = _optional_number("val_loss", val_loss)
-        val_metric = _optional_number("val_metric", val_metric)
+        val_loss = _optional_finite("val_loss", val_loss)
+        val_metric = _optional_finite("val_metric", val_metric)
         mean_loss = self._epoch.mean()
+        self._check_not_reported_here(step)
+        if given_step is None:
+            self._warn_on_restart(step)
 
         already_stored = step < self._resume_step
         if not already_stored:
             self._trial.report(mean_loss, step)
             self._losses.append(mean_loss)
+        self._steps_in_process.add(step)
         self._last_step = step
         self._epoch = LossAccumulator()
-        if not already_stored:
+        if already_stored:
+            # The failed attempt may have died between this epoch's report and its validation
+            # entries: the retry trained the epoch again, so its entries fill the gap.
+            self._fill_val_gaps(step, val_loss, val_metric)
+        else:
             self._record_attrs(step, val_loss, val_metric)
 
         # The stored loss is the one the pruner and the other trials see.
@@ -180,14 +233,55 @@ class SoTLReporter:
 
     def _next_step(self, step: int | None) -> int:
         if step is None:
-            return 0 if self._last_step is None else self._last_step + 1
+            step = 0 if self._last_step is None else self._last_step + 1
         step = check_count("step", step)
+        if step > MAX_STEP:
+            # PostgreSQL and MySQL store steps as 32-bit integers.
+            raise ValueError(f"step must be at most {MAX_STEP} (a 32-bit integer), got {step}.")
         if self._last_step is not None and step <= self._last_step:
             raise ValueError(
                 f"step must increase from epoch to epoch: got step={step} after step "
                 f"{self._last_step}."
             )
         return step
+
+    def _check_not_reported_here(self, step: int) -> None:
+        stored_by_this_attempt = step in self._stored and step not in self._inherited
+        if stored_by_this_attempt or step in self._steps_in_process:
+            raise ValueError(
+                f"step {step} of trial {self._trial.number} is already stored by this attempt "
+                "(another SoTLReporter on the trial, or trial.report): this epoch would be "
+                "dropped. Use one SoTLReporter per trial, or pass step= beyond the stored ones."
+            )
+
+    def _warn_on_restart(self, step: int) -> None:
+        if step >= self._resume_step or self._warned_restart:
+            return
+        self._warned_restart = True
+        warnings.warn(
+            f"trial {self._trial.number} is a retry that inherited steps "
+            f"0..{self._resume_step - 1}; end_epoch() without step= counts from 0, so this "
+            f"epoch is taken as step {step} trained again, and its stored loss is kept. If the "
+            "loop resumed from a checkpoint, pass step=epoch (from reporter.resume_step = "
+            f"{self._resume_step}).",
+            SoTLReporterWarning,
+            stacklevel=3,
+        )
+
+    def _fill_val_gaps(
+        self, step: int, val_loss: float | None, val_metric: float | None
+    ) -> None:
+        for value, latest_key, curve_key, curve in (
+            (val_loss, _attrs.VAL_LOSS, _attrs.VAL_LOSS_CURVE, self._val_loss_curve),
+            (val_metric, _attrs.VAL_METRIC, _attrs.VAL_METRIC_CURVE, self._val_metric_curve),
+        ):
+            if value is None or (step < len(curve) and curve[step] is not None):
+                continue  # not measured, or the failed attempt's entry is kept like its loss
+            curve.extend([None] * (step + 1 - len(curve)))
+            curve[step] = value
+            if step == len(curve) - 1:
+                self._trial.set_user_attr(latest_key, value)
+            self._trial.set_user_attr(curve_key, list(curve))
 
     def _repair_scores(self, inherited: dict[str, object]) -> None:
         # An attempt killed between an epoch's report and its user attributes left scores of the
@@ -220,12 +314,44 @@ def _stored_curve(
     return list(curve[:resume_step]) if isinstance(curve, list) else []
 
 
-def _optional_number(name: str, value: object) -> float | None:
+def _optional_finite(name: str, value: object) -> float | None:
     if value is None:
         return None
     single = LossAccumulator()
     single.add(value, name)
-    return single.mean()
+    number = single.mean()
+    if not math.isfinite(number):
+        # Stored as JSON, a NaN would read back as None, "not measured": refuse it instead.
+        raise ValueError(
+            f"{name} must be finite, got {number}; pass None when it was not measured."
+        )
+    return number
+
+
+def _inherited_steps(trial: optuna.trial.Trial, stored: optuna.trial.FrozenTrial) -> set[int]:
+    """The steps a retried trial copied from its failed attempt; empty for a new trial."""
+    history = stored.system_attrs.get("retry_history")
+    if not history or not stored.intermediate_values:
+        return set()
+    storage = trial.storage
+    try:
+        failed_id = storage.get_trial_id_from_study_id_trial_number(
+            trial.study._study_id, history[-1]
+        )
+        return set(storage.get_trial(failed_id).intermediate_values)
+    except KeyError:  # the failed attempt was removed: take every stored step for inherited
+        return set(stored.intermediate_values)
+
+
+# The steps every SoTLReporter of this process reported, per trial: a second reporter on the
+# same trial must not report them again.
+_REPORTED_STEPS: weakref.WeakKeyDictionary[optuna.trial.Trial, set[int]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _steps_reported_in_process(trial: optuna.trial.Trial) -> set[int]:
+    return _REPORTED_STEPS.setdefault(trial, set())
 
 
 def _json_float(value: float) -> float | None:

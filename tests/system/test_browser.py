@@ -129,6 +129,7 @@ def test_demo_study_renders_in_optuna_dashboard(chromium: str, tmp_path) -> None
         n_trials=7,
         epochs=3,
         n_startup_trials=2,
+        n_warmup_steps=1,
         interval_steps=1,
         show_progress=False,
         file=io.StringIO(),

@@ -27,6 +27,7 @@ import pytest
 
 from optuna_sotl import SoTLPruner
 from optuna_sotl import SoTLReporter
+from optuna_sotl import SoTLReporterWarning
 from tests.storages import POSTGRES_URL
 from tests.storages import StorageSupplier
 from tests.system import _workers
@@ -64,11 +65,14 @@ def test_retried_trial_trained_again_from_epoch_0_stores_each_epoch_once(make_st
     reporter = SoTLReporter(retry)
     assert reporter.resume_step == 3
     assert reporter.train_losses == [3.0, 2.0, 1.5]
-    with warnings.catch_warnings():
-        # Optuna warns when a step is reported twice: the reporter must not do it.
-        warnings.simplefilter("error")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         # Trained again from scratch, not bit-identically: the stored epochs keep their values.
         run_epochs(reporter, [3.1, 2.1, 1.6, 1.25])
+    # Optuna warns when a step is reported twice: the reporter must not do it. It says once that
+    # it took the epochs for steps trained again, which a loop from a checkpoint must not be.
+    assert [type(w.message) for w in caught] == [SoTLReporterWarning]
+    assert "pass step=epoch" in str(caught[0].message)
     study.tell(retry, 0.5)
 
     frozen = study._storage.get_trial(retry._trial_id)
@@ -116,6 +120,38 @@ def test_retry_without_inherited_values_starts_afresh(make_study) -> None:
     assert frozen.user_attrs["val_loss_curve"] == [4.5]
 
 
+def test_a_retry_fills_the_validation_entries_its_killed_attempt_left_out(make_study) -> None:
+    """A worker killed between ``trial.report`` and the user attributes of epoch 3."""
+    study = make_study(pruner=optuna.pruners.NopPruner())
+    first = study.ask()
+    run_epochs(SoTLReporter(first), [3.0, 2.0, 1.5], val_metric=0.5)
+    first.report(1.25, 3)  # the killed attempt's last write
+    stale = study._storage.get_trial(first._trial_id)
+    assert stale.user_attrs["sotl"] == pytest.approx(6.5)  # the epoch before: stale
+    fail_and_retry(study, first)
+
+    retry = study.ask()
+    reporter = SoTLReporter(retry)
+    assert reporter.resume_step == 4
+    frozen = study._storage.get_trial(retry._trial_id)
+    assert frozen.user_attrs["sotl"] == pytest.approx(7.75)  # repaired from the stored losses
+    assert frozen.user_attrs["sotl_e"] == pytest.approx(1.25)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SoTLReporterWarning)  # trained again from epoch 0
+        for epoch, loss in enumerate([3.1, 2.1, 1.6, 1.3, 1.0]):
+            reporter.add(loss)
+            reporter.end_epoch(val_loss=loss + 0.5, val_metric=0.9 + epoch / 100)
+    frozen = study._storage.get_trial(retry._trial_id)
+    assert frozen.intermediate_values == {0: 3.0, 1: 2.0, 2: 1.5, 3: 1.25, 4: 1.0}
+    # Every epoch the retry trained has its entries; the attempt's own ones are kept.
+    assert frozen.user_attrs["val_metric_curve"] == pytest.approx([0.5, 0.5, 0.5, 0.93, 0.94])
+    assert frozen.user_attrs["val_loss_curve"] == pytest.approx([3.5, 2.5, 2.0, 1.8, 1.5])
+    assert frozen.user_attrs["val_metric"] == pytest.approx(0.94)
+    assert frozen.user_attrs["sotl"] == pytest.approx(8.75)
+    assert frozen.user_attrs["sotl_e"] == pytest.approx(1.0)
+
+
+@pytest.mark.filterwarnings("ignore::optuna_sotl.SoTLReporterWarning")  # from 0 on purpose
 def test_retried_trial_is_judged_once_at_its_last_stored_epoch(make_study) -> None:
     study = make_study(pruner=SoTLPruner(n_startup_trials=1))
     study.add_trial(optuna.create_trial(value=1.0, intermediate_values={0: 1.0, 1: 1.0, 2: 1.0}))
@@ -192,7 +228,7 @@ def check_trial_is_whole(trial: optuna.trial.FrozenTrial) -> None:
     An epoch is one ``trial.report`` and then separate user-attribute writes: a worker that dies
     between them leaves a FAIL trial whose attributes describe the epoch before. The stored
     losses, which the pruner reads, are the record; a retry's reporter recomputes the SoTL
-    attributes from them, and a validation value that was lost stays missing (``None``).
+    attributes from them and fills the validation entries of the epochs it trained again.
     """
     steps = sorted(trial.intermediate_values)
     assert steps == list(range(len(steps))), (trial.number, steps)
@@ -201,18 +237,17 @@ def check_trial_is_whole(trial: optuna.trial.FrozenTrial) -> None:
     if not steps:
         return
     crashed = trial.state == TrialState.FAIL
-    retried = RetryHeartbeatStaleTrialCallback.retried_trial_number(trial) is not None
     sums = [sum(losses), sum(losses[:-1])] if crashed else [sum(losses)]
     assert any(trial.user_attrs["sotl"] == pytest.approx(s, rel=1e-12) for s in sums), (
         trial.number, trial.state, losses, trial.user_attrs,
     )
     curve = trial.user_attrs.get("val_loss_curve", [])
     expected = [_workers.val_loss_of(loss) for loss in losses]
-    if crashed or retried:
+    if crashed:
         assert len(steps) - 1 <= len(curve) <= len(steps), (trial.number, curve)
         for value, want in zip(curve, expected):
             assert value is None or value == pytest.approx(want, rel=1e-12), (trial.number, curve)
-    else:
+    else:  # a retry trained every epoch again, from 0: none of its entries is missing
         assert curve == pytest.approx(expected, rel=1e-12), (trial.number, curve)
 
 
