@@ -509,10 +509,11 @@ class PrunerSpec:
             ])
         estimator = str(opt("estimator", "sotl-e"))
         if estimator == "auto":
-            # Written for the SelfCalibratingEstimator before its candidates changed (commit
-            # 7c61b23's merge); the committed results used it. Not yet ported to the new one.
-            raise NotImplementedError(
-                "the replay does not have the current SelfCalibratingEstimator yet."
+            # The replay's array version of SelfCalibratingEstimator predates its bootstrap choice
+            # (issue 12); a stale copy would replay a different pruner, so it is refused.
+            raise ValueError(
+                f"configuration {study_name!r}: estimator='auto' (SelfCalibratingEstimator) "
+                "is not supported by the array replay."
             )
         scores = data.scores(estimator)
         if self.kind == "sotl":
