@@ -1,13 +1,18 @@
-"""Replayed architecture search on recorded curves: Optuna's pruners against SoTLPruner.
+"""Replayed architecture search on recorded curves: Optuna's pruners against this package's.
 
-Writes results/search.md, search.png, search.csv and search_traces.npz (every run's trace, the
-data behind the table and the plot).
+Runs the fast replay (``optuna_sotl.curves.run_search``) for every configuration with random
+sampling and regularised evolution, writes results/<name>.md, .csv and .png, and states the
+issue's goals as met or not met with the numbers. ``--tpe`` runs the TPE configurations instead
+(real Optuna TPE: its own cost) into results/<name>_tpe.*.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import pickle
+import resource
 import sys
 import time
 
@@ -23,235 +28,330 @@ from _common import results_path  # noqa: E402
 NOTES = """\
 ## How the search is replayed
 
-- Each configuration is a real Optuna study (in-memory storage, direction: maximise the final
-  validation accuracy) driven with `study.ask()` / `study.tell()`. A trial suggests each edge of
-  the cell as a categorical parameter (the file's `edges` / `ops`), looks the architecture up, and
+- A study is sequential and asynchronous: one trial at a time proposes an architecture and
   replays its recorded curves one epoch per step; every replayed epoch costs one epoch of budget.
-- Pruners of the `optuna` family get `trial.report(val_acc, epoch)` and `trial.should_prune()`,
-  how users configure Optuna's pruners today. Pruners of the `sotl` family replay each epoch
-  through the real `SoTLReporter` (`add(train_loss)`, then `end_epoch(val_loss=...,
-  val_metric=val_acc)`), so their intermediate values are training losses. `none` never prunes.
-  A sampler that reads intermediate values as training losses (`tpe-sotl`, `re`) is paired only
-  with the `sotl` family and `none`. Every configuration gets the same seeds, so with
-  RandomSampler all pruners see the same sequence of proposals. Arguments: see Configurations.
-- An architecture missing from the file (690 of the 15,625 of the space) is told to the study as
-  PRUNED before any step: it costs no epoch and no pruner compares against it. A trial still
-  running when the budget runs out is told FAIL and is not a result.
-- Regret: the study's best completed trial by final validation accuracy (earliest among ties,
-  as `study.best_trial`); test regret = best `test_acc` in the file − its `test_acc`; validation
-  regret = best final `val_acc` in the file − its final `val_acc`. The epochs columns are the
-  first budget from which on the configuration's **median** test regret stays at or below the
-  target (the best Optuna pruner configuration's final median, or in the like-for-like table the
-  paired Optuna configuration's).
-- Caveat for `tpe/<sotl pruner>`: plain `TPESampler` ranks PRUNED trials by their last
-  intermediate value in the study's direction, i.e. it reads a pruned trial's training loss as
-  if higher were better. This only matters while fewer trials have completed than TPE's "good"
-  group holds (at most 25); it is measured here as users would run it today, and `tpe-sotl`
-  (SoTLSampler around the same TPE) is the corrected variant.
+  A trial still running when the budget runs out is not a result. The pick is the completed
+  trial with the best final validation accuracy (the earliest among ties, as
+  `study.best_trial`); regrets are against the best of the file (test: `test_acc`; val: final
+  `val_acc`).
+- The replay is `optuna_sotl.curves._replay`: the decision rules of `SoTLPruner`,
+  `SoTLSuccessiveHalvingPruner` and `SoTLHyperbandPruner` are the functions of
+  `optuna_sotl.rules` that the classes call, on the same scores; Optuna's `PercentilePruner`
+  (MedianPruner), `SuccessiveHalvingPruner` and `HyperbandPruner` are mirrored from Optuna's code,
+  fed `val_acc` (how users configure them today). `tests/test_replay.py` runs real Optuna
+  studies, through `SoTLReporter` and the real pruner classes, for several seeds of every pruner
+  kind and checks that every trial proposes the same architecture and stops at the same step.
+- Random sampling draws architectures uniformly from the file; seed k gives the same proposals
+  under every pruner, so differences between pruners are paired. Regularised evolution is
+  `RegularizedEvolutionSampler(population_size=20, tournament_size=5)` reproduced draw for draw
+  (same random streams); a mutation that leaves the file costs no epoch. Pruned trials rank by
+  the pruner's signal (training loss for this package's pruners, `val_acc` for Optuna's).
+  Under Hyperband the population is the trial's bracket. Hyperband brackets are drawn from the
+  study name `replay-<seed>` and the trial number, as both Hyperband classes do.
+- Shapes: `sha-r<R>-e<E>`: first rung at step R (epoch R + 1), reduction factor E; the same
+  shapes for Optuna's pruner on `val_acc` and for `SoTLSuccessiveHalvingPruner` with each
+  estimator (`sotl-e`: SoTL-E with E=1; `sotl`: the sum; `ema0.9`: SoTL-EMA, γ = 0.9).
+  `median-w<W>` / `sotl-w<W>`: warm-up of W steps. Unsuffixed names are the classes' defaults.
+- The best configuration of a family is picked on the same seeds it is measured on; with many
+  SoTL configurations the best one's figures are optimistic (selection), so the goals are also
+  stated for the classes' defaults.
 """
 
 
-def configuration_lines(summary: object) -> list[str]:
-    """One line per sampler and pruner entry the results hold, from the registry's descriptions."""
-    configs = summary.result.configs  # type: ignore[attr-defined]
-    samplers = {config.sampler.name: config.sampler for config in configs}
-    pruners = {config.pruner.name: config.pruner for config in configs}
-    lines = ["## Configurations", ""]
-    lines += [f"- sampler `{s.name}`: {s.description}" for s in samplers.values()]
-    lines += [
-        f"- pruner `{p.name}` ({p.family}; reports `{p.report}`): {p.description}"
-        for p in pruners.values()
-    ]
-    return lines + [""]
-
-
-class PartialSaver:
-    """Saves the runs finished so far every minute, so that a stopped search keeps them."""
-
-    def __init__(self, path: str, args: argparse.Namespace, configs: list[str] | None) -> None:
-        from optuna_sotl.curves import load_curves
-        from optuna_sotl.curves import search_configs
-
-        self.path, self.args = path, args
-        self.configs = tuple(search_configs(configs))
-        self.curves = load_curves(args.data)
-        self.traces: list = []
-        self.started = self.saved = time.perf_counter()
-
-    def __call__(self, trace: object) -> None:
-        self.traces.append(trace)
-        if time.perf_counter() - self.saved >= 60:
-            self.save()
-
-    def save(self) -> None:
-        from optuna_sotl.curves import SearchResult
-        from optuna_sotl.curves._search_report import save_traces
-
-        result = SearchResult(
-            traces=tuple(self.traces),
-            configs=self.configs,
-            seeds=tuple(sorted({trace.seed for trace in self.traces})),
-            budget=self.args.budget,
-            source=self.curves.source,
-            n_epochs=self.curves.n_epochs,
-            result_key=self.curves.result_key,
-            val_key=self.curves.val_metric_key,
-            seconds=time.perf_counter() - self.started,
-        )
-        save_traces(result, self.path)
-        self.saved = time.perf_counter()
-
-
-def whole_seeds(result: object) -> tuple[object, int]:
-    """Keep the seeds every configuration finished (a stopped search leaves a partial seed)."""
-    import dataclasses
-
-    names = {config.name for config in result.configs}  # type: ignore[attr-defined]
-    done: dict[int, set[str]] = {}
-    for trace in result.traces:  # type: ignore[attr-defined]
-        done.setdefault(trace.seed, set()).add(trace.config)
-    seeds = tuple(seed for seed in sorted(done) if done[seed] == names)
-    traces = tuple(t for t in result.traces if t.seed in seeds)  # type: ignore[attr-defined]
-    # Config-major, as run_search returns them.
-    order = {config.name: i for i, config in enumerate(result.configs)}  # type: ignore[attr-defined]
-    traces = tuple(sorted(traces, key=lambda t: (order[t.config], t.seed)))
-    dropped = len(result.traces) - len(traces)  # type: ignore[attr-defined]
-    return dataclasses.replace(result, traces=traces, seeds=seeds), dropped
-
-
-def merge_results(results: list) -> object:
-    """One result holding the runs of several (same budget and data, other configurations)."""
-    import dataclasses
-
-    from optuna_sotl.curves import search_configs
-
-    first = results[0]
-    for other in results[1:]:
-        same_file = os.path.basename(other.source) == os.path.basename(first.source)
-        if other.budget != first.budget or not same_file:
-            raise ValueError("traces to merge must share the budget and the data file.")
-    traces = tuple(trace for result in results for trace in result.traces)
-    names = {trace.config for trace in traces}
-    return dataclasses.replace(
-        first,
-        traces=traces,
-        configs=tuple(config for config in search_configs() if config.name in names),
-        seeds=tuple(sorted({trace.seed for trace in traces})),
-        seconds=sum(result.seconds for result in results),
-    )
-
-
-def merge(earlier: object, later: object | None) -> object:
-    """One result holding the runs of both, config-major like run_search's."""
-    import dataclasses
-
-    if later is None:
-        return earlier
-    traces = earlier.traces + later.traces  # type: ignore[attr-defined]
-    order = {config.name: i for i, config in enumerate(earlier.configs)}  # type: ignore[attr-defined]
-    return dataclasses.replace(
-        earlier,
-        traces=tuple(sorted(traces, key=lambda t: (order[t.config], t.seed))),
-        seeds=tuple(sorted(set(earlier.seeds) | set(later.seeds))),  # type: ignore[attr-defined]
-        seconds=earlier.seconds + later.seconds,  # type: ignore[attr-defined]
-    )
-
-
 def main() -> int:
-    from optuna_sotl.curves._plots import plot_search
-    from optuna_sotl.curves._search import run_search
-    from optuna_sotl.curves._search_report import load_traces
-    from optuna_sotl.curves._search_report import save_traces
-    from optuna_sotl.curves._search_report import summarize_search
-
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--budget", type=int, default=20_000)
-    parser.add_argument("--seeds", type=int, default=30)
-    parser.add_argument("--jobs", type=int, default=None)
-    parser.add_argument("--configs", default=None, help="comma-separated; default all")
-    parser.add_argument("--name", default="search", help="results file stem")
-    parser.add_argument("--note", action="append", default=[], help="extra header line")
+    parser.add_argument("--seeds", type=int, default=200)
+    parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="keep the whole seeds already in results/<name>_traces.npz and run only the others",
+        "--samplers", default="random,re", help="comma-separated, run one after the other"
     )
     parser.add_argument(
-        "--from-traces",
-        metavar="FILE.npz",
-        action="append",
-        help="rebuild the markdown, CSV and plot from saved traces instead of searching; "
-        "repeat to merge runs of other configurations with the same seeds and budget",
+        "--block", type=int, default=50,
+        help="seeds per block: results are saved and rendered after each block",
+    )
+    parser.add_argument("--name", default="search", help="results file stem")
+    parser.add_argument(
+        "--configs", default=None,
+        help="comma-separated configurations instead of each sampler's default set",
+    )
+    parser.add_argument(
+        "--run-tag", default=None,
+        help="the saved run is results/<name>_<sampler>-<tag>_run.pkl; "
+        "the tables merge every saved run of <name>",
+    )
+    parser.add_argument("--note", action="append", default=[], help="extra header line")
+    parser.add_argument(
+        "--from-results", action="store_true",
+        help="rebuild the markdown, CSV and plot from the saved runs instead of searching",
     )
     args = parser.parse_args()
     if not args.from_traces:
         args.data = require_data(args.data)
 
-    stem = args.name
-    traces_path = results_path(f"{stem}_traces.npz")
-    if args.from_traces:
-        result, dropped = whole_seeds(merge_results([load_traces(p) for p in args.from_traces]))
-        names = ", ".join(f"`{os.path.basename(path)}`" for path in args.from_traces)
-        if [os.path.abspath(path) for path in args.from_traces] != [traces_path]:
-            save_traces(result, traces_path)  # the traces the markdown points to
-        extra = [
-            f"Rebuilt from the saved traces {names} "
-            "(the search itself is not rerun)"
-            + (f"; {dropped} runs of unfinished seeds left out" if dropped else "")
-        ]
-    else:
-        configs = args.configs.split(",") if args.configs else None
-        saver = PartialSaver(traces_path, args, configs)
-        seeds = list(range(args.seeds))
-        earlier = None
-        if args.resume and os.path.exists(traces_path):
-            earlier, _ = whole_seeds(load_traces(traces_path))
-            names = [config.name for config in saver.configs]
-            if [c.name for c in earlier.configs] != names or earlier.budget != args.budget:
-                raise SystemExit(f"--resume: {traces_path} holds other configurations/budget.")
-            saver.traces = list(earlier.traces)
-            seeds = [seed for seed in seeds if seed not in earlier.seeds]
-        extra = [f"{args.jobs or os.cpu_count()} worker processes"]
-        if seeds:
-            result = run_search(
-                args.data,
-                budget=args.budget,
-                seeds=seeds,
-                configs=configs,
-                jobs=args.jobs,
-                on_trace=saver,
-            )
-        if earlier is not None:
-            extra.append(
-                f"Resumed: seeds {list(earlier.seeds)} come from an earlier run of this command "
-                f"(saved traces), the others from this one"
-            )
-            result = merge(earlier, result if seeds else None)
-        save_traces(result, traces_path)
-    seeds = result.seeds
-    extra = [
-        f"Data: `{os.path.basename(result.source)}`; seeds {seeds[0]}..{seeds[-1]} "
-        f"({len(seeds)} per configuration); budget {result.budget} epochs",
-        *extra,
-        *args.note,
-    ]
-    summary = summarize_search(result)
-    plot_search(summary, results_path(f"{stem}.png"))
-    with open(results_path(f"{stem}.csv"), "w", encoding="utf-8") as file:
-        file.write(summary.to_csv())
-    with open(results_path(f"{stem}.md"), "w", encoding="utf-8") as file:
-        file.write(header("Replayed architecture search", extra))
-        file.write(f"\n![regret against epochs]({stem}.png)\n\n")
-        file.write(summary.to_markdown().replace(result.source, os.path.basename(result.source)))
-        file.write(
-            f"\nPer-run traces: `{stem}_traces.npz`; quantiles at the checkpoints: "
-            f"`{stem}.csv`.\n\n"
-        )
-        file.write("\n".join(configuration_lines(summary)) + "\n")
-        file.write(NOTES)
-    print(open(results_path(f"{stem}.md"), encoding="utf-8").read())
+    for suffix in (".md", ".csv", ".png"):
+        path = results_path(args.name + suffix)
+        if os.path.isdir(path) or not os.access(os.path.dirname(path), os.W_OK):
+            raise SystemExit(f"cannot write {path}")
+    samplers = [s for s in args.samplers.split(",") if s]
+    tag = f"-{args.run_tag}" if args.run_tag else ""
+    saved = {s: results_path(f"{args.name}_{s}{tag}_run.pkl") for s in samplers}
+    if args.from_results:
+        render(args)
+        return 0
+    from optuna_sotl.curves._search import run_search
+    from optuna_sotl.curves._search import run_tpe_search
+    from optuna_sotl.curves._search_configs import default_names
+    from optuna_sotl.curves._search_configs import tpe_names
+
+    for sampler in samplers:
+        names = tpe_names() if sampler == "tpe" else default_names(sampler)
+        if args.configs:  # a sampler none of them names keeps its default set
+            names = [n for n in args.configs.split(",") if n.startswith(sampler + "/")] or names
+        done = None
+        wall = cpu = 0.0
+        for start in range(0, args.seeds, args.block):
+            seeds = list(range(start, min(start + args.block, args.seeds)))
+            started = time.perf_counter()
+            before = _cpu()
+            if sampler == "tpe":  # real Optuna TPE: its own cost, 30 seeds is the target
+                part = run_tpe_search(
+                    args.data, budget=args.budget, seeds=seeds, configs=names, jobs=args.jobs
+                )
+            else:
+                part = run_search(
+                    args.data, budget=args.budget, seeds=seeds, configs=names, jobs=args.jobs,
+                )
+            wall += time.perf_counter() - started
+            cpu += _cpu() - before
+            done = part if done is None else concat(done, part)
+            # Kept (not committed): the tables can be rebuilt without searching again.
+            with open(saved[sampler], "wb") as file:
+                pickle.dump((done, wall, cpu), file)
+            render(args)
     return 0
+
+
+def _cpu() -> float:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return children.ru_utime + children.ru_stime + own.ru_utime + own.ru_stime
+
+
+def concat(first: object, second: object) -> object:
+    """One result with the seeds of both (same configurations and budget)."""
+    import dataclasses
+
+    import numpy as np
+
+    return dataclasses.replace(
+        first,
+        seeds=first.seeds + second.seeds,  # type: ignore[attr-defined]
+        test=np.concatenate([first.test, second.test], axis=1),  # type: ignore[attr-defined]
+        val=np.concatenate([first.val, second.val], axis=1),  # type: ignore[attr-defined]
+        counts=np.concatenate([first.counts, second.counts], axis=1),  # type: ignore[attr-defined]
+        seconds=first.seconds + second.seconds,  # type: ignore[attr-defined]
+        cpu_seconds=first.cpu_seconds + second.cpu_seconds,  # type: ignore[attr-defined]
+    )
+
+
+def load_runs(name: str) -> dict[str, tuple]:
+    """Every saved run of ``name``, merged per sampler (configurations side by side, on the
+    seeds all of them finished), each configuration named by the registry's first entry with
+    its arguments (a run made before a default changed keeps its meaning)."""
+    import dataclasses
+    import glob
+
+    import numpy as np
+
+    from optuna_sotl.curves._search_configs import PRUNERS
+
+    by_sampler: dict[str, list[tuple]] = {}
+    for path in sorted(glob.glob(results_path(f"{name}_*_run.pkl"))):
+        with open(path, "rb") as file:
+            result, wall, cpu = pickle.load(file)
+        configs = []
+        for config in result.configs:
+            label = next(
+                (k for k, spec in PRUNERS.items() if spec == config.pruner),
+                config.pruner_name + "(old)",  # arguments no entry has any more
+            )
+            configs.append(dataclasses.replace(
+                config, name=f"{config.sampler_name}/{label}", pruner_name=label
+            ))
+        result = dataclasses.replace(result, configs=tuple(configs))
+        by_sampler.setdefault(configs[0].sampler_name, []).append((result, wall, cpu))
+    runs = {}
+    for sampler, parts in by_sampler.items():
+        n = min(len(p[0].seeds) for p in parts)
+        seen: set[str] = set()
+        keep = []
+        for result, _, _ in parts:
+            for i, config in enumerate(result.configs):
+                if config.name not in seen:
+                    seen.add(config.name)
+                    keep.append((result, i))
+        first = parts[0][0]
+        merged = dataclasses.replace(
+            first,
+            configs=tuple(r.configs[i] for r, i in keep),
+            seeds=first.seeds[:n],
+            test=np.stack([r.test[i, :n] for r, i in keep]),
+            val=np.stack([r.val[i, :n] for r, i in keep]),
+            counts=np.stack([r.counts[i, :n] for r, i in keep]),
+        )
+        runs[sampler] = (merged, sum(p[1] for p in parts), sum(p[2] for p in parts))
+    return runs
+
+
+def render(args: argparse.Namespace) -> None:
+    from optuna_sotl.curves._search_report import plot_search
+    from optuna_sotl.curves._search_report import search_stats
+
+    runs = load_runs(args.name)
+    if not runs:
+        return
+    stats_by_sampler = {sampler: search_stats(run[0]) for sampler, run in runs.items()}
+    shown: dict[str, list[str]] = {}
+    for sampler, stats in stats_by_sampler.items():
+        chosen = [f"{sampler}/{p}" for p in ("median", "sha", "sotl", "sotl-sha")]
+        for kind in ("val", "test"):
+            ref = stats.reference.get((sampler, kind))
+            best = best_sotl(stats, sampler, kind)
+            chosen += [n for n in (ref, best) if n]
+        shown[sampler] = [n for n in dict.fromkeys(chosen) if n in stats.curves]
+    plot_search(stats_by_sampler, results_path(f"{args.name}.png"), shown)
+    with open(results_path(f"{args.name}.csv"), "w", encoding="utf-8") as file:
+        for i, stats in enumerate(stats_by_sampler.values()):
+            text = stats.to_csv()
+            file.write(text if i == 0 else text.split("\n", 1)[1])
+    first = next(iter(runs.values()))[0]
+    data_name = os.path.basename(first.source)
+    extra = [f"Data: `{data_name}`; budget {first.budget} epochs; {args.jobs} worker processes"]
+    for sampler, (result, wall, cpu) in runs.items():
+        extra.append(
+            f"`{sampler}`: seeds {result.seeds[0]}..{result.seeds[-1]} ({len(result.seeds)} per "
+            f"configuration) × {len(result.configs)} configurations; {wall:.0f} s wall, "
+            f"{cpu:.0f} s CPU (this process and its workers) on the shared 2-core machine"
+        )
+    extra += args.note
+    text = header("Replayed architecture search", extra)
+    text += f"\n![regret against epochs]({args.name}.png)\n\n"
+    text += goals(stats_by_sampler)
+    text += "\n## All configurations\n\n"
+    for stats in stats_by_sampler.values():
+        text += stats.to_markdown().replace(stats.result.source, data_name)
+    text += f"\nEvery number above, per configuration and budget: `{args.name}.csv`.\n\n"
+    text += "## Configurations\n\n"
+    specs = {c.pruner_name: c.pruner for run in runs.values() for c in run[0].configs}
+    for name in sorted(specs):
+        text += f"- `{name}`: {specs[name].describe()}\n"
+    text += "\n" + NOTES
+    # No machine paths in committed files: the data file is named by the team's variable.
+    text = text.replace(args.data, "$OPTUNA_SOTL_DATA/" + data_name)
+    with open(results_path(f"{args.name}.md"), "w", encoding="utf-8") as file:
+        file.write(text)
+
+
+def best_sotl(stats: object, sampler: str, kind: str) -> str | None:
+    """The SoTL configuration of ``sampler`` that reaches the ``kind`` target in fewest epochs."""
+    candidates = [
+        c.name for c in stats.result.configs  # type: ignore[attr-defined]
+        if c.sampler_name == sampler and c.family == "sotl"
+    ]
+    if not candidates:
+        return None
+    budget = stats.result.budget  # type: ignore[attr-defined]
+
+    def key(name: str) -> tuple[float, float]:
+        info = stats.per_config[name]  # type: ignore[attr-defined]
+        row = stats.row(name, budget)  # type: ignore[attr-defined]
+        return (info.get(f"epochs_to_{kind}_target", math.inf), row[f"{kind}_regret_mean"])
+
+    return min(candidates, key=key)
+
+
+def goals(stats_by_sampler: dict[str, object]) -> str:
+    from optuna_sotl.curves._search_report import fmt_ci
+    from optuna_sotl.curves._search_report import fmt_epochs
+
+    lines = ["## Goals", ""]
+    for sampler, stats in stats_by_sampler.items():
+        budget = stats.result.budget  # type: ignore[attr-defined]
+        for kind, limit, ci_limit in (("val", 0.5, 0.6), ("test", 0.7, None)):
+            ref = stats.reference.get((sampler, kind))  # type: ignore[attr-defined]
+            best = best_sotl(stats, sampler, kind)
+            if ref is None or best is None:
+                continue
+            info = stats.per_config[best]  # type: ignore[attr-defined]
+            point = info[f"epochs_to_{kind}_target"]
+            ci = info[f"epochs_to_{kind}_target_ci"]
+            met = point <= limit * budget and (ci_limit is None or ci[1] <= ci_limit * budget)
+            target = info[f"{kind}_target"]
+            lines.append(
+                f"- **{sampler}, {kind} regret: {'met' if met else 'not met'}** "
+                f"(≤ {100 * limit:.0f} % of the epochs"
+                + (f", CI upper end ≤ {100 * ci_limit:.0f} %" if ci_limit else "")
+                + f"). Target: {target:.3f}, the final mean {kind} regret of `{ref}`. Best SoTL "
+                f"configuration `{best}`: {fmt_epochs(point, ci, budget)}."
+            )
+        for kind, theirs in (("sotl", "median"), ("sotl-sha", "sha")):
+            ours = default_row(stats, sampler, kind)
+            if ours is None:
+                lines.append(f"- {sampler}: the current default of `{kind}` is not in this run.")
+                continue
+            a, b = f"{sampler}/{ours}", f"{sampler}/{theirs}"
+            try:
+                ra, rb = stats.row(a, budget), stats.row(b, budget)  # type: ignore[attr-defined]
+            except KeyError:
+                continue
+            diffs = {}
+            for kind in ("val", "test"):
+                diffs[kind] = paired(stats, a, b, kind)
+            val_better = diffs["val"][2] < 0
+            test_ok = diffs["test"][1] <= 0
+            lines.append(
+                f"- **{sampler}, `{ours}` (defaults) vs `{theirs}` (Optuna defaults, val_acc): "
+                f"{'met' if val_better and test_ok else 'not met'}**. Final mean val regret "
+                f"{_mean_ci(ra, 'val')} vs {_mean_ci(rb, 'val')}, paired difference "
+                f"{fmt_ci(*diffs['val'])}; test regret {_mean_ci(ra, 'test')} vs "
+                f"{_mean_ci(rb, 'test')}, paired difference {fmt_ci(*diffs['test'])}."
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _mean_ci(row: dict, kind: str) -> str:
+    from optuna_sotl.curves._search_report import fmt_ci
+
+    return fmt_ci(
+        row[f"{kind}_regret_mean"], row[f"{kind}_regret_ci_low"], row[f"{kind}_regret_ci_high"]
+    )
+
+
+def default_row(stats: object, sampler: str, kind: str) -> str | None:
+    """The pruner entry that is the class's current default (the run may predate a change)."""
+    from optuna_sotl.curves._replay import PrunerSpec
+
+    default = PrunerSpec(kind).explicit()
+    for config in stats.result.configs:  # type: ignore[attr-defined]
+        if config.sampler_name == sampler and config.pruner == default:
+            return config.pruner_name
+    return None
+
+
+def paired(stats: object, a: str, b: str, kind: str) -> tuple[float, float, float]:
+    """Mean of (a - b) over seeds at the full budget with a 95 % paired bootstrap CI."""
+    import numpy as np
+
+    result = stats.result  # type: ignore[attr-defined]
+    i, j = result.names.index(a), result.names.index(b)
+    values = result.test if kind == "test" else result.val
+    diff = np.minimum(values[i, :, -1], 1e6) - np.minimum(values[j, :, -1], 1e6)
+    rng = np.random.default_rng(1)
+    boot = diff[rng.integers(diff.size, size=(2000, diff.size))].mean(axis=1)
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return float(diff.mean()), float(low), float(high)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,9 @@ def loss_window(trials: Sequence[FrozenTrial], step: int, window: int | None) ->
     missing = math.nan  # a local: looked up once, not once per trial
     columns = [[trial.intermediate_values.get(s, missing) for trial in trials] for s in steps]
     matrix = np.array(columns, dtype=np.float64).reshape(len(steps), len(trials)).T
-    return np.where(np.isinf(matrix), np.inf, matrix)
+    # Row-major, so each row is summed alike whatever rows come with it: a trial's score is then
+    # the same bit for bit scored alone or in any batch (the pruners' index scores in batches).
+    return np.ascontiguousarray(np.where(np.isinf(matrix), np.inf, matrix))
 
 
 def score_at_step(

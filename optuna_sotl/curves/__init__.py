@@ -14,12 +14,13 @@ from optuna_sotl.curves._rank import estimator_entry
 from optuna_sotl.curves._rank import rank_estimators
 from optuna_sotl.curves._rank import RankEntry
 from optuna_sotl.curves._rank import RankTable
-from optuna_sotl.curves._search import replay_search
+from optuna_sotl.curves._replay import fast_replay
+from optuna_sotl.curves._replay import PrunerSpec
+from optuna_sotl.curves._replay import ReplayData
+from optuna_sotl.curves._replay import SamplerSpec
+from optuna_sotl.curves._search import optuna_replay
 from optuna_sotl.curves._search import run_search
-from optuna_sotl.curves._search import RunTrace
 from optuna_sotl.curves._search import SearchResult
-from optuna_sotl.curves._search_configs import register_pruner
-from optuna_sotl.curves._search_configs import register_sampler
 from optuna_sotl.curves._search_configs import search_configs
 from optuna_sotl.curves._search_configs import SearchConfig
 
@@ -27,19 +28,20 @@ from optuna_sotl.curves._search_configs import SearchConfig
 __all__ = [
     "ConvertSummary",
     "LearningCurves",
+    "PrunerSpec",
     "RankEntry",
     "RankTable",
-    "RunTrace",
+    "ReplayData",
+    "SamplerSpec",
     "SearchConfig",
     "SearchResult",
     "convert_spikenas",
     "default_rank_entries",
     "estimator_entry",
+    "fast_replay",
     "load_curves",
+    "optuna_replay",
     "rank_estimators",
-    "register_pruner",
-    "register_sampler",
-    "replay_search",
     "run_search",
     "search_configs",
 ]

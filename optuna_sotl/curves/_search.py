@@ -1,14 +1,15 @@
-"""Replayed architecture search: real Optuna studies whose trials "train" by replaying curves.
+"""Replayed architecture search over many seeds, and the real-Optuna driver it is checked against.
 
-Each trial suggests an architecture, looks it up in the file and replays its recorded curves one
-epoch per step, paying one epoch of budget per step, until it completes, is pruned or the budget
-is spent. Which trial is best is decided as in a real study: by the final validation metric of
-the completed trials. Regrets use the final results the search never sees.
+:func:`run_search` runs every configuration (sampler × pruner, see
+:mod:`optuna_sotl.curves._search_configs`) for every seed with the fast replay of
+:mod:`optuna_sotl.curves._replay`, in worker processes, and keeps each run's regret on a grid of
+budgets. :func:`optuna_replay` runs the same study as a real Optuna study, trial by trial through
+:class:`~optuna_sotl.SoTLReporter` and the real pruner classes: the differential test compares
+the two.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Sequence
 import concurrent.futures
 import dataclasses
@@ -18,253 +19,33 @@ import os
 import time
 
 import numpy as np
-import optuna
-from optuna.trial import TrialState
 
 from optuna_sotl.curves._loader import LearningCurves
 from optuna_sotl.curves._loader import load_curves
-from optuna_sotl.curves._search_configs import ReportMode
+from optuna_sotl.curves._replay import COMPLETE
+from optuna_sotl.curves._replay import FAIL
+from optuna_sotl.curves._replay import fast_replay
+from optuna_sotl.curves._replay import MISSING
+from optuna_sotl.curves._replay import PRUNED
+from optuna_sotl.curves._replay import PrunerSpec
+from optuna_sotl.curves._replay import ReplayData
+from optuna_sotl.curves._replay import SamplerSpec
+from optuna_sotl.curves._replay import study_name
 from optuna_sotl.curves._search_configs import search_configs
 from optuna_sotl.curves._search_configs import SearchConfig
 
 
-# A sampler that only proposes architectures missing from the file would loop forever.
-_MAX_MISSING_IN_A_ROW = 10_000
-
-
-@dataclasses.dataclass(frozen=True)
-class RunTrace:
-    """One study of one configuration and seed.
-
-    ``epochs[i]`` is the budget spent when the study's best completed trial changed for the
-    ``i``-th time, and ``test_regret[i]`` / ``val_regret[i]`` are the regrets of that new best
-    trial; between changes the regret stays put, and before the first completed trial there is no
-    result (an infinite regret). ``n_top_proposed`` counts trials that proposed one of the top 1 %
-    of the file's architectures by final result, ``n_top_completed`` those of them not pruned.
-
-    Example:
-
-        .. code-block:: python
-
-            import numpy as np
-            from optuna_sotl.curves import RunTrace
-
-            trace = RunTrace("random/none", 0, np.array([100, 300]), np.array([2.0, 0.5]),
-                             np.array([1.5, 0.4]), np.array([7, 3]), 400, 4, 4, 0, 0, 0, 0, 0.1)
-            assert trace.regret_at(np.array([0, 100, 299, 300])).tolist() == [
-                float("inf"), 2.0, 2.0, 0.5]
-    """
-
-    config: str
-    seed: int
-    epochs: np.ndarray
-    test_regret: np.ndarray
-    val_regret: np.ndarray
-    best_rows: np.ndarray
-    epochs_spent: int
-    n_trials: int
-    n_complete: int
-    n_pruned: int
-    n_missing: int
-    n_top_proposed: int
-    n_top_completed: int
-    seconds: float
-
-    def regret_at(self, grid: np.ndarray, kind: str = "test") -> np.ndarray:
-        """The regret (``kind`` "test" or "val") after each number of epochs in ``grid``."""
-        values = self.test_regret if kind == "test" else self.val_regret
-        index = np.searchsorted(self.epochs, grid, side="right") - 1
-        padded = np.concatenate([[math.inf], values])
-        return padded[index + 1]
-
-
-class _ArchSpace:
-    """The suggestions of a trial and the file row they name (``None``: not in the file)."""
-
-    def __init__(self, curves: LearningCurves) -> None:
-        self._n_archs = curves.n_archs
-        self._edges = curves.edges
-        if curves.ops is None:
-            self._choices: list[list[str]] = []
-            self._rows: dict[tuple[str, ...], int] = {}
-            return
-        self._choices = [
-            sorted(set(curves.ops[:, j].tolist())) for j in range(curves.ops.shape[1])
-        ]
-        self._rows = {}
-        for row, ops in enumerate(curves.ops.tolist()):
-            # A repeated architecture keeps its first row, so a lookup is reproducible.
-            self._rows.setdefault(tuple(ops), row)
-
-    def suggest(self, trial: optuna.trial.Trial) -> int | None:
-        if self._edges is None:
-            # Without operations, the file's row index is the only name an architecture has.
-            return trial.suggest_int("arch", 0, self._n_archs - 1)
-        ops = tuple(
-            trial.suggest_categorical(edge, choices)
-            for edge, choices in zip(self._edges, self._choices)
-        )
-        return self._rows.get(ops)
-
-
-class _BudgetSpent(Exception):
-    pass
-
-
-class _Replay:
-    def __init__(self, curves: LearningCurves, budget: int, report: ReportMode) -> None:
-        self._curves = curves
-        self._budget = budget
-        self._report = report
-        self._val = curves.val_metric
-        self.spent = 0
-
-    def _pay(self) -> None:
-        if self.spent >= self._budget:
-            raise _BudgetSpent
-        self.spent += 1
-
-    def train(self, trial: optuna.trial.Trial, row: int) -> float:
-        from optuna_sotl import SoTLReporter
-
-        curves, val = self._curves, self._val
-        if self._report == "train_loss":
-            reporter = SoTLReporter(trial)
-            val_acc = curves.val_acc
-            for epoch in range(curves.n_epochs):
-                self._pay()
-                reporter.add(curves.train_loss[row, epoch])
-                reporter.end_epoch(
-                    val_loss=_none_if_nan(curves.val_loss[row, epoch]),
-                    val_metric=None if val_acc is None else _none_if_nan(val_acc[row, epoch]),
-                )
-        else:
-            for epoch in range(curves.n_epochs):
-                self._pay()
-                trial.report(float(val[row, epoch]), epoch)
-                if trial.should_prune():
-                    raise optuna.TrialPruned(f"pruned at step {epoch}")
-        return float(val[row, -1])
-
-
-def _none_if_nan(value: float) -> float | None:
-    return None if math.isnan(value) else float(value)
-
-
-def replay_search(
-    curves: LearningCurves, config: SearchConfig, seed: int, budget: int
-) -> RunTrace:
-    """Run one study of ``config`` with ``seed`` until ``budget`` epochs are spent.
-
-    An architecture missing from the file is told to the study as PRUNED before any step: it
-    costs no epoch, reports nothing (so no pruner compares against it) and TPE ranks it among the
-    worst trials, so the sampler learns to avoid it. A trial still running when the budget runs
-    out is told as FAIL and is not a result.
-    """
-    started = time.perf_counter()
-    sampler, pruner, report = config.build(seed, curves.n_epochs)
-    higher = curves.val_metric_higher_is_better
-    study = optuna.create_study(
-        sampler=sampler, pruner=pruner, direction="maximize" if higher else "minimize"
-    )
-    space = _ArchSpace(curves)
-    replay = _Replay(curves, budget, report)
-    test_regrets, val_regrets = _regrets(curves)
-    top = _top_rows(test_regrets)
-
-    epochs: list[int] = []
-    best_rows: list[int] = []
-    best_value = -math.inf if higher else math.inf
-    n_missing = missing_in_a_row = n_top_proposed = n_top_completed = 0
-    while replay.spent < budget:
-        trial = study.ask()
-        row = space.suggest(trial)
-        if row is None:
-            study.tell(trial, state=TrialState.PRUNED)
-            n_missing += 1
-            missing_in_a_row += 1
-            if missing_in_a_row >= _MAX_MISSING_IN_A_ROW:
-                raise RuntimeError(
-                    f"{config.name} (seed {seed}) proposed {missing_in_a_row} architectures in a "
-                    "row that are not in the file."
-                )
-            continue
-        missing_in_a_row = 0
-        n_top_proposed += bool(top[row])
-        try:
-            value = replay.train(trial, row)
-        except optuna.TrialPruned:
-            study.tell(trial, state=TrialState.PRUNED)
-            continue
-        except _BudgetSpent:
-            study.tell(trial, state=TrialState.FAIL)
-            break
-        if math.isnan(value):
-            study.tell(trial, state=TrialState.FAIL)
-            continue
-        study.tell(trial, value)
-        n_top_completed += bool(top[row])
-        # Strictly better only: among ties the earlier trial stays best, as in study.best_trial.
-        if (value > best_value) if higher else (value < best_value):
-            best_value = value
-            epochs.append(replay.spent)
-            best_rows.append(row)
-
-    trials = study.get_trials(deepcopy=False)
-    count = {state: 0 for state in TrialState}
-    for trial in trials:
-        count[trial.state] += 1
-    rows = np.asarray(best_rows, dtype=np.int64)
-    return RunTrace(
-        config=config.name,
-        seed=seed,
-        epochs=np.asarray(epochs, dtype=np.int64),
-        test_regret=test_regrets[rows],
-        val_regret=val_regrets[rows],
-        best_rows=rows,
-        epochs_spent=replay.spent,
-        n_trials=len(trials),
-        n_complete=count[TrialState.COMPLETE],
-        n_pruned=count[TrialState.PRUNED] - n_missing,
-        n_missing=n_missing,
-        n_top_proposed=n_top_proposed,
-        n_top_completed=n_top_completed,
-        seconds=time.perf_counter() - started,
-    )
-
-
-def _regrets(curves: LearningCurves) -> tuple[np.ndarray, np.ndarray]:
-    """Per-architecture test and final-validation regret against the best in the file."""
-    result = curves.result if curves.result_higher_is_better else -curves.result
-    final_val = curves.val_metric[:, -1]
-    final_val = final_val if curves.val_metric_higher_is_better else -final_val
-    return np.max(result) - result, np.nanmax(final_val) - final_val
-
-
-def _top_rows(test_regrets: np.ndarray, fraction: float = 0.01) -> np.ndarray:
-    k = max(1, math.ceil(fraction * test_regrets.size))
-    return test_regrets <= np.sort(test_regrets)[k - 1]
-
-
-# Worker-process state: each process loads the file once, then runs many (config, seed) jobs.
-_WORKER_CURVES: LearningCurves | None = None
-
-
-def _init_worker(path: str) -> None:
-    global _WORKER_CURVES
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    _WORKER_CURVES = load_curves(path)
-
-
-def _run_job(name: str, seed: int, budget: int) -> RunTrace:
-    assert _WORKER_CURVES is not None
-    (config,) = search_configs([name])
-    return replay_search(_WORKER_CURVES, config, seed, budget)
+# Budgets (epochs) at which each run's regret is kept: every GRID_STEP epochs.
+GRID_POINTS = 160
 
 
 @dataclasses.dataclass(frozen=True)
 class SearchResult:
-    """Every run of :func:`run_search`, in (configuration, seed) order.
+    """Regret of every (configuration, seed) on a grid of budgets.
+
+    ``test[c, s, g]`` / ``val[c, s, g]``: regret in points of configuration ``c`` and seed ``s``
+    after ``grid[g]`` epochs (``inf`` before the first completed trial); ``counts[c, s]``: trials,
+    completed, pruned, missing, top-1 % proposed, top-1 % completed.
 
     Example:
 
@@ -275,40 +56,101 @@ class SearchResult:
 
             loss = np.linspace(2.0, 1.0, 4)[None, :] + np.arange(6)[:, None] / 10
             curves = LearningCurves(loss, loss, 90.0 - loss[:, -1], "test_acc")
-            result = run_search(curves, budget=12, seeds=1, configs=["random/none"], jobs=1,
+            result = run_search(curves, budget=12, seeds=2, configs=["random/none"], jobs=1,
                                 progress=False)
-            assert result.traces[0].epochs_spent == 12
+            assert result.test.shape[:2] == (1, 2)
     """
 
-    traces: tuple[RunTrace, ...]
     configs: tuple[SearchConfig, ...]
     seeds: tuple[int, ...]
     budget: int
+    grid: np.ndarray
+    test: np.ndarray
+    val: np.ndarray
+    counts: np.ndarray
     source: str
     n_epochs: int
     result_key: str
     val_key: str
     seconds: float
+    cpu_seconds: float
+
+    @property
+    def names(self) -> list[str]:
+        return [config.name for config in self.configs]
+
+
+def budget_grid(budget: int) -> np.ndarray:
+    """``GRID_POINTS`` budgets up to ``budget``, including 1/8, 1/4, 1/2 and all of it."""
+    grid = np.unique(
+        np.concatenate(
+            [
+                np.linspace(budget / GRID_POINTS, budget, GRID_POINTS),
+                [budget / 8, budget / 4, budget / 2, budget],
+            ]
+        ).round().astype(np.int64)
+    )
+    return grid[grid >= 1]
+
+
+def _regret_at(trace_epochs: np.ndarray, values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    index = np.searchsorted(trace_epochs, grid, side="right") - 1
+    padded = np.concatenate([[math.inf], values])
+    return padded[index + 1]
+
+
+# Worker state: each process prepares the file once, then runs many (configuration, seed) jobs.
+_WORKER: ReplayData | None = None
+
+
+def _init_worker(path: str) -> None:
+    global _WORKER
+    _WORKER = ReplayData(load_curves(path))
+
+
+def _run_chunk(
+    index: int, sampler: SamplerSpec, pruner: PrunerSpec, seeds: list[int], budget: int,
+    grid: np.ndarray,
+) -> tuple[int, list[int], np.ndarray, np.ndarray, np.ndarray, float]:
+    assert _WORKER is not None
+    return _chunk(_WORKER, index, sampler, pruner, seeds, budget, grid)
+
+
+def _chunk(
+    data: ReplayData, index: int, sampler: SamplerSpec, pruner: PrunerSpec, seeds: list[int],
+    budget: int, grid: np.ndarray,
+) -> tuple[int, list[int], np.ndarray, np.ndarray, np.ndarray, float]:
+    started = time.process_time()
+    test = np.empty((len(seeds), grid.size))
+    val = np.empty((len(seeds), grid.size))
+    counts = np.empty((len(seeds), 6), dtype=np.int64)
+    for i, seed in enumerate(seeds):
+        trace = fast_replay(data, sampler, pruner, seed, budget)
+        test[i] = _regret_at(trace.epochs, data.test_regret[trace.rows], grid)
+        val[i] = _regret_at(trace.epochs, data.val_regret[trace.rows], grid)
+        counts[i] = (
+            trace.n_trials, trace.n_complete, trace.n_pruned, trace.n_missing,
+            trace.n_top_proposed, trace.n_top_completed,
+        )
+    return index, seeds, test, val, counts, time.process_time() - started
 
 
 def run_search(
     curves: LearningCurves | str | os.PathLike[str],
     *,
     budget: int = 20_000,
-    seeds: int | Sequence[int] = 30,
+    seeds: int | Sequence[int] = 200,
     configs: Sequence[str] | None = None,
     jobs: int | None = None,
     progress: bool = True,
-    on_trace: Callable[[RunTrace], None] | None = None,
+    chunk: int = 25,
 ) -> SearchResult:
-    """Replay the search for every configuration and seed; see :func:`replay_search`.
+    """Replay the search for every configuration and seed with the fast replay.
 
-    ``curves`` is a loaded file or a path; ``seeds`` a count (seeds ``0..seeds-1``) or explicit
-    seeds; ``configs`` names from :func:`search_configs` (default: all); ``jobs`` the worker
-    processes (default ``os.cpu_count()``; 1 runs in this process). Every configuration gets the
-    same seeds, so with RandomSampler they propose the same architectures in the same order.
-    Runs go seed by seed (every configuration of seed 0 first), and ``on_trace`` is called with
-    each finished run, so a long search stopped early leaves whole seeds behind.
+    ``curves``: a loaded file or a path; ``seeds``: a count (seeds ``0..seeds-1``) or explicit
+    seeds; ``configs``: names from :func:`search_configs` (default: the standard set);
+    ``jobs``: worker processes (default 2; 1 runs in this process). Seed ``k`` gives the same
+    proposals under every pruner with random sampling, so differences are paired.
 
     Example:
 
@@ -316,77 +158,256 @@ def run_search(
 
             from optuna_sotl.curves import run_search
 
-            result = run_search("spikenas_cifar10.npz", budget=2000, seeds=2, jobs=1)
+            result = run_search("spikenas_cifar10.npz", budget=2000, seeds=5, jobs=1)
     """
     from tqdm.auto import tqdm
 
     budget = _positive_int("budget", budget)
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
-        seed_list = list(range(_positive_int("seeds", seeds)))
-    else:
-        if not isinstance(seeds, Sequence) or not all(
-            isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) for seed in seeds
-        ):
-            raise TypeError(
-                f"seeds must be an int count or a sequence of int seeds, got {seeds!r}."
-            )
-        seed_list = [int(seed) for seed in seeds]
-        if not seed_list or len(set(seed_list)) != len(seed_list):
-            raise ValueError(f"seeds must be a positive count or distinct seeds, got {seeds!r}.")
-    jobs = (os.cpu_count() or 1) if jobs is None else _positive_int("jobs", jobs)
+    seed_list = _seed_list(seeds)
+    jobs = 2 if jobs is None else _positive_int("jobs", jobs)
+    chunk = _positive_int("chunk", chunk)
     chosen = search_configs(configs)
+    if any(config.sampler.kind == "tpe" for config in chosen):
+        raise ValueError("TPE configurations run with run_tpe_search, not the fast replay.")
     loaded = curves if isinstance(curves, LearningCurves) else load_curves(curves)
     if jobs > 1 and loaded.source == "<memory>":
-        raise ValueError(
-            "jobs > 1 needs curves loaded from a file (workers reload it); use jobs=1."
-        )
+        raise ValueError("jobs > 1 needs curves loaded from a file (workers reload it).")
+    grid = budget_grid(budget)
+    shape = (len(chosen), len(seed_list), grid.size)
+    test, val = np.empty(shape), np.empty(shape)
+    counts = np.empty((len(chosen), len(seed_list), 6), dtype=np.int64)
+    position = {seed: i for i, seed in enumerate(seed_list)}
+    # Long jobs first (regularised evolution with percentile pruning) so the workers end together.
+    tasks = [
+        (index, config, seed_list[start : start + chunk])
+        for index, config in enumerate(chosen)
+        for start in range(0, len(seed_list), chunk)
+    ]
+    tasks.sort(key=lambda task: (task[1].sampler.kind != "re", task[1].pruner.kind != "median"))
+    started, cpu_started = time.perf_counter(), time.process_time()
+    cpu = 0.0
+    bar = tqdm(total=len(chosen) * len(seed_list), desc="replayed search", unit="run",
+               disable=not progress)
 
-    started = time.perf_counter()
-    tasks = [(config.name, seed) for seed in seed_list for config in chosen]
-    traces: dict[tuple[str, int], RunTrace] = {}
+    def store(out: tuple) -> None:
+        nonlocal cpu
+        index, seeds_done, t, v, c, seconds = out
+        rows = [position[seed] for seed in seeds_done]
+        test[index, rows], val[index, rows], counts[index, rows] = t, v, c
+        cpu += seconds
+        bar.update(len(seeds_done))
 
-    def finished(task: tuple[str, int], trace: RunTrace) -> None:
-        traces[task] = trace
-        bar.update()
-        if on_trace is not None:
-            on_trace(trace)
-
-    bar = tqdm(total=len(tasks), desc="replayed search", unit="run", disable=not progress)
     if jobs == 1:
-        previous = optuna.logging.get_verbosity()
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        try:
-            by_name = {config.name: config for config in chosen}
-            for name, seed in tasks:
-                finished((name, seed), replay_search(loaded, by_name[name], seed, budget))
-        finally:
-            optuna.logging.set_verbosity(previous)
+        data = ReplayData(loaded)
+        for index, config, part in tasks:
+            store(_chunk(data, index, config.sampler, config.pruner, part, budget, grid))
     else:
-        # fork shares the loaded module state (registered configurations) with the workers.
         context = multiprocessing.get_context("fork" if os.name == "posix" else None)
         with concurrent.futures.ProcessPoolExecutor(
-            max_workers=min(jobs, len(tasks)),
-            mp_context=context,
-            initializer=_init_worker,
+            max_workers=jobs, mp_context=context, initializer=_init_worker,
             initargs=(loaded.source,),
         ) as pool:
-            futures = {
-                pool.submit(_run_job, name, seed, budget): (name, seed) for name, seed in tasks
-            }
+            futures = [
+                pool.submit(_run_chunk, index, config.sampler, config.pruner, part, budget, grid)
+                for index, config, part in tasks
+            ]
             for future in concurrent.futures.as_completed(futures):
-                finished(futures[future], future.result())
+                store(future.result())
     bar.close()
+    if jobs == 1:
+        cpu = time.process_time() - cpu_started
     return SearchResult(
-        traces=tuple(traces[config.name, seed] for config in chosen for seed in seed_list),
-        configs=tuple(chosen),
-        seeds=tuple(seed_list),
-        budget=budget,
-        source=loaded.source,
-        n_epochs=loaded.n_epochs,
-        result_key=loaded.result_key,
-        val_key=loaded.val_metric_key,
-        seconds=time.perf_counter() - started,
+        configs=tuple(chosen), seeds=tuple(seed_list), budget=budget, grid=grid, test=test,
+        val=val, counts=counts, source=loaded.source, n_epochs=loaded.n_epochs,
+        result_key=loaded.result_key, val_key=loaded.val_metric_key,
+        seconds=time.perf_counter() - started, cpu_seconds=cpu,
     )
+
+
+def optuna_replay(
+    curves: LearningCurves,
+    sampler: SamplerSpec,
+    pruner: PrunerSpec,
+    seed: int,
+    budget: int,
+    proposals: Sequence[int] | None = None,
+) -> list[tuple[int, int, int]]:
+    """The same study as a real Optuna study; one ``(row, state, last step)`` per trial.
+
+    Trials train through :class:`~optuna_sotl.SoTLReporter` (training-loss pruners) or
+    ``trial.report(val, step)`` + ``should_prune()`` (Optuna's pruners), with the real pruner
+    built by :meth:`PrunerSpec.build_real`. Architectures come from ``proposals`` (rows; -1: not
+    in the file), or, for ``re`` without proposals, from the real
+    :class:`~optuna_sotl.RegularizedEvolutionSampler` suggesting each edge's operation.
+    """
+    import optuna
+
+    from optuna_sotl import RegularizedEvolutionSampler
+    from optuna_sotl import SoTLReporter
+
+    data = ReplayData(curves)
+    data.build_space()
+    if proposals is None and sampler.kind == "random":
+        raise ValueError("random sampling is replayed from the fast replay's proposals.")
+    if proposals is not None:
+        real_sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=seed)
+    elif sampler.kind == "re":
+        real_sampler = RegularizedEvolutionSampler(
+            sampler.population_size, sampler.tournament_size, seed=seed
+        )
+    else:  # "tpe": Optuna's defaults, what a user gets today
+        real_sampler = optuna.samplers.TPESampler(seed=seed)
+    study = optuna.create_study(
+        study_name=study_name(seed),
+        direction="maximize" if data.higher else "minimize",
+        sampler=real_sampler,
+        pruner=pruner.build_real(data.n_epochs),
+    )
+    spent = 0
+    log: list[tuple[int, int, int]] = []
+    while spent < budget:
+        trial = study.ask()
+        if proposals is None:
+            arch = tuple(
+                choices.index(trial.suggest_categorical(edge, choices))
+                for edge, choices in zip(data.edges, data.choices)
+            )
+            row = data.rows.get(arch, -1)
+        else:
+            row = int(proposals[len(log)])
+        if row < 0:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            log.append((-1, MISSING, -1))
+            continue
+        state, last = COMPLETE, data.n_epochs - 1
+        reporter = SoTLReporter(trial) if pruner.report == "train_loss" else None
+        for t in range(data.n_epochs):
+            if spent >= budget:
+                state, last = FAIL, t - 1
+                break
+            spent += 1
+            try:
+                if reporter is not None:
+                    reporter.add(data.train_loss[row, t])
+                    reporter.end_epoch(val_metric=_none_if_nan(data.val[row, t]))
+                else:
+                    trial.report(float(data.val[row, t]), t)
+                    if trial.should_prune():
+                        raise optuna.TrialPruned()
+            except optuna.TrialPruned:
+                state, last = PRUNED, t
+                break
+        if state == COMPLETE:
+            study.tell(trial, float(data.val[row, -1]))
+        else:
+            study.tell(
+                trial,
+                state=optuna.trial.TrialState.PRUNED if state == PRUNED
+                else optuna.trial.TrialState.FAIL,
+            )
+        log.append((row, state, last))
+    return log
+
+
+def trace_of_log(data: ReplayData, log: Sequence[tuple[int, int, int]], budget: int,
+                 grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Test and val regret on ``grid`` and the counts of a real study's trial log."""
+    spent, best = 0, -math.inf
+    epochs: list[int] = []
+    rows: list[int] = []
+    counts = np.zeros(6, dtype=np.int64)
+    final = data.final_val if data.higher else -data.final_val
+    for row, state, last in log:
+        counts[0] += 1
+        if state == MISSING:
+            counts[3] += 1
+            continue
+        counts[4] += bool(data.top[row])
+        spent = min(budget, spent + last + 1) if state != FAIL else budget
+        if state == PRUNED:
+            counts[2] += 1
+        if state == COMPLETE:
+            counts[1] += 1
+            counts[5] += bool(data.top[row])
+            if final[row] > best:
+                best = final[row]
+                epochs.append(spent)
+                rows.append(row)
+    index = np.asarray(rows, dtype=np.int64)
+    trace_epochs = np.asarray(epochs, dtype=np.int64)
+    return (
+        _regret_at(trace_epochs, data.test_regret[index], grid),
+        _regret_at(trace_epochs, data.val_regret[index], grid),
+        counts,
+    )
+
+
+def _run_tpe(path: str, sampler: SamplerSpec, pruner: PrunerSpec, seed: int, budget: int,
+             grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    started = time.process_time()
+    curves = load_curves(path)
+    log = optuna_replay(curves, sampler, pruner, seed, budget)
+    test, val, counts = trace_of_log(ReplayData(curves), log, budget, grid)
+    return test, val, counts, time.process_time() - started
+
+
+def run_tpe_search(
+    path: str, *, budget: int = 20_000, seeds: int | Sequence[int] = 30,
+    configs: Sequence[str] | None = None, jobs: int = 2, progress: bool = True,
+) -> SearchResult:
+    """TPE configurations as real Optuna studies (:func:`optuna_replay`): TPE's own cost."""
+    from tqdm.auto import tqdm
+
+    from optuna_sotl.curves._search_configs import tpe_names
+
+    seed_list = _seed_list(seeds)
+    chosen = search_configs(configs or tpe_names())
+    curves = load_curves(path)
+    grid = budget_grid(budget)
+    shape = (len(chosen), len(seed_list), grid.size)
+    test, val = np.empty(shape), np.empty(shape)
+    counts = np.empty((len(chosen), len(seed_list), 6), dtype=np.int64)
+    started, cpu = time.perf_counter(), 0.0
+    context = multiprocessing.get_context("fork" if os.name == "posix" else None)
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {
+            pool.submit(_run_tpe, path, config.sampler, config.pruner, seed, budget, grid): (i, j)
+            for j, seed in enumerate(seed_list)
+            for i, config in enumerate(chosen)
+        }
+        bar = tqdm(total=len(futures), desc="TPE search", unit="run", disable=not progress)
+        for future in concurrent.futures.as_completed(futures):
+            i, j = futures[future]
+            test[i, j], val[i, j], counts[i, j], seconds = future.result()
+            cpu += seconds
+            bar.update()
+        bar.close()
+    return SearchResult(
+        configs=tuple(chosen), seeds=tuple(seed_list), budget=budget, grid=grid, test=test,
+        val=val, counts=counts, source=curves.source, n_epochs=curves.n_epochs,
+        result_key=curves.result_key, val_key=curves.val_metric_key,
+        seconds=time.perf_counter() - started, cpu_seconds=cpu,
+    )
+
+
+def _none_if_nan(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def _seed_list(seeds: int | Sequence[int]) -> list[int]:
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        return list(range(_positive_int("seeds", seeds)))
+    if not isinstance(seeds, Sequence) or not all(
+        isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) for seed in seeds
+    ):
+        raise TypeError(f"seeds must be an int count or a sequence of int seeds, got {seeds!r}.")
+    seed_list = [int(seed) for seed in seeds]
+    if not seed_list or len(set(seed_list)) != len(seed_list):
+        raise ValueError(f"seeds must be a positive count or distinct seeds, got {seeds!r}.")
+    return seed_list
 
 
 def _positive_int(name: str, value: object) -> int:

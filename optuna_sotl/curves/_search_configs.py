@@ -1,59 +1,25 @@
-"""The sampler × pruner configurations compared by the replayed search, as two small registries.
+"""The sampler × pruner configurations the replayed search compares, by name.
 
-A configuration is a sampler entry crossed with a pruner entry, named ``"<sampler>/<pruner>"``.
-Adding a pruner (a successive-halving or Hyperband variant on SoTL, a self-calibrating estimator)
-or a sampler (a wrapper that ranks pruned trials by their training loss, regularised evolution) is
-one :func:`register_pruner` / :func:`register_sampler` call here; it is crossed with every entry
-of the other registry, and the report and plot pick it up by name.
+A configuration is ``"<sampler>/<pruner>"``. Pruner names spell their shape, so that Optuna's
+pruners fed the validation accuracy run with every shape tried for this package's pruners (a
+baseline is never weaker than what is tuned): ``sha-r4-e3`` is a successive halving with first
+rung at step 4 and reduction factor 3, ``sotl-sha-r4-e3-sotl`` the same shape ranking by SoTL;
+``default`` stands for the class's own default. Estimators: ``sotl-e`` (SoTL-E, E=1), ``sotl``
+(the sum), ``ema0.9`` (SoTL-EMA, gamma 0.9).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Sequence
 import dataclasses
-from typing import Literal
 
-import optuna
-
-
-#: How a trial reports each epoch. ``"val_metric"``: ``trial.report(val_acc, epoch)`` then
-#: ``trial.should_prune()``, how Optuna's pruners are fed today. ``"train_loss"``: the epoch's
-#: training loss through :class:`~optuna_sotl.SoTLReporter` (validation results as attributes).
-ReportMode = Literal["val_metric", "train_loss"]
-
-#: ``"baseline"`` (no pruning), ``"optuna"`` (Optuna's own pruners) or ``"sotl"`` (this package's);
-#: the report compares the best ``"sotl"`` configuration with the best ``"optuna"`` one.
-PrunerFamily = Literal["baseline", "optuna", "sotl"]
-
-
-@dataclasses.dataclass(frozen=True)
-class SamplerEntry:
-    name: str
-    factory: Callable[[int], optuna.samplers.BaseSampler]  # seed -> sampler
-    description: str = ""
-    # The report mode whose intermediate values the sampler knows how to read (None: any). Such a
-    # sampler is paired only with pruners of that mode and with the "baseline" (nothing pruned).
-    report: ReportMode | None = None
-
-    def pairs_with(self, pruner: PrunerEntry) -> bool:
-        return self.report is None or pruner.family == "baseline" or pruner.report == self.report
-
-
-@dataclasses.dataclass(frozen=True)
-class PrunerEntry:
-    name: str
-    factory: Callable[[int], optuna.pruners.BasePruner]  # number of epochs -> pruner
-    report: ReportMode
-    family: PrunerFamily
-    description: str = ""
-    # The Optuna pruner a "sotl" entry replaces (its like-for-like row in the report).
-    counterpart: str | None = None
+from optuna_sotl.curves._replay import PrunerSpec
+from optuna_sotl.curves._replay import SamplerSpec
 
 
 @dataclasses.dataclass(frozen=True)
 class SearchConfig:
-    """One compared configuration: a sampler entry and a pruner entry.
+    """One compared configuration: a sampler and a pruner.
 
     Example:
 
@@ -61,231 +27,137 @@ class SearchConfig:
 
             from optuna_sotl.curves import search_configs
 
-            (config,) = search_configs(["tpe/sotl"])
-            sampler, pruner, report = config.build(seed=0, n_epochs=100)
-            assert report == "train_loss"
+            (config,) = search_configs(["random/sotl-sha"])
+            assert config.pruner.report == "train_loss"
     """
 
-    sampler: SamplerEntry
-    pruner: PrunerEntry
+    name: str
+    sampler: SamplerSpec
+    pruner: PrunerSpec
+    pruner_name: str
+    sampler_name: str
 
     @property
-    def name(self) -> str:
-        return f"{self.sampler.name}/{self.pruner.name}"
-
-    @property
-    def report(self) -> ReportMode:
-        return self.pruner.report
-
-    @property
-    def family(self) -> PrunerFamily:
+    def family(self) -> str:
         return self.pruner.family
 
-    def build(
-        self, seed: int, n_epochs: int
-    ) -> tuple[optuna.samplers.BaseSampler, optuna.pruners.BasePruner, ReportMode]:
-        return self.sampler.factory(seed), self.pruner.factory(n_epochs), self.pruner.report
+    @property
+    def report(self) -> str:
+        return self.pruner.report
 
 
-SAMPLERS: dict[str, SamplerEntry] = {}
-PRUNERS: dict[str, PrunerEntry] = {}
+SAMPLERS: dict[str, SamplerSpec] = {
+    "random": SamplerSpec("random"),
+    "re": SamplerSpec("re", population_size=20, tournament_size=5),
+    "tpe": SamplerSpec("tpe"),
+}
+
+#: Shapes (first rung step, reduction factor) tried for successive halving, for both families.
+SHAPES: tuple[tuple[int, int], ...] = tuple((r, eta) for r in (1, 2) for eta in (2, 3, 4))
+ESTIMATORS: tuple[str, ...] = ("sotl-e", "sotl", "ema0.9")
+WARMUPS: tuple[int, ...] = (0, 5)
 
 
-def register_sampler(
-    name: str,
-    factory: Callable[[int], optuna.samplers.BaseSampler],
-    description: str = "",
-    report: ReportMode | None = None,
-) -> None:
-    """Add a sampler entry; ``factory(seed)`` returns a fresh sampler seeded with ``seed``.
+def _pruners() -> dict[str, PrunerSpec]:
+    pruners: dict[str, PrunerSpec] = {"none": PrunerSpec("none")}
+    # Optuna's pruners at their defaults (Hyperband: its documented set-up for 100 epochs).
+    pruners["median"] = PrunerSpec("median")
+    pruners["sha"] = PrunerSpec("sha")
+    pruners["hyperband"] = PrunerSpec("hyperband", (("min_resource", 1), ("reduction_factor", 3)))
+    for warmup in WARMUPS[1:]:
+        pruners[f"median-w{warmup}"] = PrunerSpec("median", (("n_warmup_steps", warmup),))
+    for eta in (2, 3):  # the default "auto" first rung with the other factors
+        pruners[f"sha-auto-e{eta}"] = PrunerSpec("sha", (("reduction_factor", eta),))
+    for r, eta in SHAPES:
+        pruners[f"sha-r{r}-e{eta}"] = PrunerSpec(
+            "sha", (("min_resource", r), ("reduction_factor", eta))
+        )
+    # This package's pruners at the same defaults and shapes.
+    pruners["sotl"] = PrunerSpec("sotl")
+    pruners["sotl-sha"] = PrunerSpec("sotl-sha")
+    pruners["sotl-hyperband"] = PrunerSpec(
+        "sotl-hyperband", (("min_resource", 1), ("reduction_factor", 3))
+    )
+    for warmup in WARMUPS[1:]:
+        pruners[f"sotl-w{warmup}"] = PrunerSpec("sotl", (("n_warmup_steps", warmup),))
+    # The warm-up with SoTL-E, the estimator SoTLPruner had by default before SoTL.
+    pruners["sotl-sotl-e-w5"] = PrunerSpec(
+        "sotl", (("n_warmup_steps", 5), ("estimator", "sotl-e"))
+    )
+    for estimator in ESTIMATORS:  # SoTLPruner with each estimator (one is the default)
+        pruners[f"sotl-{estimator}"] = PrunerSpec("sotl", (("estimator", estimator),))
+    for eta in (2, 3, 4):  # the "auto" first rung (one of them is "sotl-sha")
+        pruners[f"sotl-sha-auto-e{eta}"] = PrunerSpec(
+            "sotl-sha", (("min_resource", "auto"), ("reduction_factor", eta))
+        )
+    # The self-calibrating estimator (it adapts the signal to the study) at the "auto" first rung.
+    for eta in (3, 4):
+        pruners[f"sotl-sha-cal-e{eta}"] = PrunerSpec(
+            "sotl-sha",
+            (("min_resource", "auto"), ("reduction_factor", eta), ("estimator", "auto")),
+        )
+    for estimator in ESTIMATORS:
+        for r, eta in SHAPES:
+            pruners[f"sotl-sha-r{r}-e{eta}-{estimator}"] = PrunerSpec(
+                "sotl-sha",
+                (("min_resource", r), ("reduction_factor", eta), ("estimator", estimator)),
+            )
+    return pruners
 
-    ``report``: the report mode the sampler reads intermediate values in (``None``: any); it is
-    then crossed only with the pruners of that mode and the baseline.
-    """
-    _check_name(name, SAMPLERS)
-    if report not in (None, "val_metric", "train_loss"):
-        raise ValueError(f"report must be None, 'val_metric' or 'train_loss', got {report!r}.")
-    SAMPLERS[name] = SamplerEntry(name, factory, description, report)
+
+#: Every entry with the classes' defaults spelled out at import time: ``"sotl-sha"`` is
+#: ``SoTLSuccessiveHalvingPruner()`` as this version of the package defines it.
+PRUNERS: dict[str, PrunerSpec] = {name: spec.explicit() for name, spec in _pruners().items()}
 
 
-def register_pruner(
-    name: str,
-    factory: Callable[[int], optuna.pruners.BasePruner],
-    report: ReportMode,
-    family: PrunerFamily,
-    description: str = "",
-    counterpart: str | None = None,
-) -> None:
-    """Add a pruner entry; ``factory(n_epochs)`` returns a fresh pruner for curves that long.
-
-    ``counterpart``: for a ``"sotl"`` entry, the name of the Optuna pruner entry it stands in
-    for (``"sotl-sha"`` for ``"sha"``); the report compares the two with the same sampler.
-    """
-    _check_name(name, PRUNERS)
-    if report not in ("val_metric", "train_loss"):
-        raise ValueError(f"report must be 'val_metric' or 'train_loss', got {report!r}.")
-    if family not in ("baseline", "optuna", "sotl"):
-        raise ValueError(f"family must be 'baseline', 'optuna' or 'sotl', got {family!r}.")
-    PRUNERS[name] = PrunerEntry(name, factory, report, family, description, counterpart)
+def all_configs() -> list[SearchConfig]:
+    """Every known configuration, sampler-major (TPE ones included)."""
+    return [
+        SearchConfig(f"{s}/{p}", sampler, pruner, p, s)
+        for s, sampler in SAMPLERS.items()
+        for p, pruner in PRUNERS.items()
+    ]
 
 
-def _check_name(name: str, registry: dict[str, object]) -> None:
-    if not isinstance(name, str) or not name or "/" in name or "," in name:
-        raise ValueError(f"name must be a non-empty string without '/' or ',', got {name!r}.")
-    if name in registry:
-        raise ValueError(f"name {name!r} is already registered.")
+#: TPE runs real Optuna (its own cost): only these pruners by default.
+TPE_PRUNERS: tuple[str, ...] = ("none", "median", "sha", "hyperband", "sotl", "sotl-sha",
+                                "sotl-hyperband")
+
+
+#: Regularised evolution costs about ten times random sampling per run (its random streams):
+#: the defaults of both families, the candidate shapes, and the adaptive estimator.
+RE_PRUNERS: tuple[str, ...] = (
+    "none", "median", "sha", "hyperband", "sha-auto-e2", "sha-r1-e4", "sotl", "sotl-sotl-e",
+    "sotl-sha", "sotl-sha-auto-e4", "sotl-hyperband", "sotl-sha-r1-e3-sotl", "sotl-sha-cal-e4",
+)
+
+
+def default_names(sampler: str | None = None) -> list[str]:
+    """The fast-replay default: every pruner with random sampling, :data:`RE_PRUNERS` with
+    regularised evolution (``sampler``: only that sampler's)."""
+    # The self-calibrating entries label saved runs; the replay does not have the current
+    # estimator yet (see _replay.PrunerSpec.build_array).
+    names = [f"random/{p}" for p in PRUNERS if "-cal-" not in p]
+    names += [f"re/{p}" for p in RE_PRUNERS if "-cal-" not in p]
+    if sampler is not None:
+        names = [n for n in names if n.startswith(sampler + "/")]
+    return names
+
+
+def tpe_names() -> list[str]:
+    return [f"tpe/{p}" for p in TPE_PRUNERS]
 
 
 def search_configs(names: Sequence[str] | None = None) -> list[SearchConfig]:
-    """The configurations named ``"<sampler>/<pruner>"`` (default: every pair that fits).
-
-    A pair fits unless the sampler reads intermediate values of one report mode and the pruner
-    reports another (see :func:`register_sampler`); default order: sampler-major.
-    """
-    everything = [
-        SearchConfig(sampler, pruner)
-        for sampler in SAMPLERS.values()
-        for pruner in PRUNERS.values()
-        if sampler.pairs_with(pruner)
-    ]
-    if names is None:
-        return everything
-    by_name = {config.name: config for config in everything}
+    """The configurations named ``"<sampler>/<pruner>"`` (default: :func:`default_names`)."""
+    by_name = {config.name: config for config in all_configs()}
+    names = default_names() if names is None else list(names)
     unknown = [name for name in names if name not in by_name]
     if unknown:
         raise ValueError(
-            f"unknown or mismatched configurations {unknown}; known: {sorted(by_name)}."
+            f"unknown configurations {unknown}; samplers {sorted(SAMPLERS)}, pruners such as "
+            f"{sorted(PRUNERS)[:8]}... (see optuna_sotl.curves._search_configs)."
         )
     if len(set(names)) != len(names):
-        raise ValueError(f"configurations must not repeat, got {list(names)}.")
+        raise ValueError(f"configurations must not repeat, got {names}.")
     return [by_name[name] for name in names]
-
-
-def _tpe(seed: int) -> optuna.samplers.BaseSampler:
-    # Optuna's defaults (independent TPE, 10 start-up trials): what a user gets today.
-    return optuna.samplers.TPESampler(seed=seed)
-
-
-def _sotl_pruner(n_epochs: int) -> optuna.pruners.BasePruner:
-    from optuna_sotl import SoTLPruner
-
-    return SoTLPruner()
-
-
-register_sampler("random", lambda seed: optuna.samplers.RandomSampler(seed=seed), "RandomSampler")
-register_sampler("tpe", _tpe, "TPESampler (Optuna defaults)")
-
-
-def _tpe_sotl(seed: int) -> optuna.samplers.BaseSampler:
-    from optuna_sotl import SoTLSampler
-
-    # The same TPE, seeing pruned trials ranked by SoTL-E (E=1) in the study's direction.
-    return SoTLSampler(_tpe(seed))
-
-
-def _regularized_evolution(seed: int) -> optuna.samplers.BaseSampler:
-    from optuna_sotl import RegularizedEvolutionSampler
-
-    # S/P = 1/4 as in Real et al. 2019 (P=100, S=25), scaled to a budget of ~100 full trainings.
-    return RegularizedEvolutionSampler(population_size=20, tournament_size=5, seed=seed)
-
-
-# Both read every intermediate value as a training loss: pair them with the "none" (nothing
-# pruned) and "train_loss" pruners; with a "val_metric" pruner they would rank pruned trials by
-# an accuracy read as a loss.
-register_sampler(
-    "tpe-sotl", _tpe_sotl, "SoTLSampler(TPESampler (Optuna defaults))", report="train_loss"
-)
-register_sampler(
-    "re",
-    _regularized_evolution,
-    "RegularizedEvolutionSampler(population_size=20, tournament_size=5)",
-    report="train_loss",
-)
-
-register_pruner(
-    "none", lambda n_epochs: optuna.pruners.NopPruner(), "val_metric", "baseline", "no pruning"
-)
-register_pruner(
-    "median",
-    lambda n_epochs: optuna.pruners.MedianPruner(),
-    "val_metric",
-    "optuna",
-    "MedianPruner() on the validation metric",
-)
-register_pruner(
-    "sha",
-    lambda n_epochs: optuna.pruners.SuccessiveHalvingPruner(),
-    "val_metric",
-    "optuna",
-    "SuccessiveHalvingPruner() on the validation metric",
-)
-register_pruner(
-    "hyperband",
-    # Optuna's documented set-up: min_resource=1, max_resource=the epochs, reduction_factor=3.
-    lambda n_epochs: optuna.pruners.HyperbandPruner(
-        min_resource=1, max_resource=n_epochs, reduction_factor=3
-    ),
-    "val_metric",
-    "optuna",
-    "HyperbandPruner(1, epochs, 3) on the validation metric",
-)
-register_pruner(
-    "sotl",
-    _sotl_pruner,
-    "train_loss",
-    "sotl",
-    "SoTLPruner() (SoTL-E, E=1, 50th percentile) on the training loss via SoTLReporter",
-    counterpart="median",
-)
-
-
-def _sotl_sha(n_epochs: int) -> optuna.pruners.BasePruner:
-    from optuna_sotl import SoTLSuccessiveHalvingPruner
-
-    # Optuna's "sha" entry uses SuccessiveHalvingPruner's defaults; so does this one.
-    return SoTLSuccessiveHalvingPruner()
-
-
-def _sotl_hyperband(n_epochs: int) -> optuna.pruners.BasePruner:
-    from optuna_sotl import SoTLHyperbandPruner
-
-    # The arguments of Optuna's "hyperband" entry, so that both draw the same brackets.
-    return SoTLHyperbandPruner(min_resource=1, max_resource=n_epochs, reduction_factor=3)
-
-
-register_pruner(
-    "sotl-sha",
-    _sotl_sha,
-    "train_loss",
-    "sotl",
-    "SoTLSuccessiveHalvingPruner() (SoTL-E, E=1) on the training loss via SoTLReporter",
-    counterpart="sha",
-)
-register_pruner(
-    "sotl-hyperband",
-    _sotl_hyperband,
-    "train_loss",
-    "sotl",
-    "SoTLHyperbandPruner(1, epochs, 3) (SoTL-E, E=1) on the training loss via SoTLReporter",
-    counterpart="hyperband",
-)
-
-
-def _sotl_self_calibrating(n_epochs: int) -> optuna.pruners.BasePruner:
-    from optuna_sotl import SelfCalibratingEstimator
-    from optuna_sotl import SoTLPruner
-
-    # SoTLPruner's defaults; only the signal differs: chosen at each step from the complete trials.
-    return SoTLPruner(estimator=SelfCalibratingEstimator())
-
-
-register_pruner(
-    "sotl-auto",
-    _sotl_self_calibrating,
-    "train_loss",
-    "sotl",
-    "SoTLPruner(estimator=SelfCalibratingEstimator()) (50th percentile) on the training loss "
-    "and the recorded validation accuracy via SoTLReporter",
-    counterpart="median",
-)

@@ -1,12 +1,13 @@
-"""Summaries of a replayed search: regret quantiles over seeds, epochs to a target, tables.
+"""Statistics of a replayed search: means, medians and paired differences with bootstrap CIs.
 
-The table, the CSV and the plot are all computed from the same per-run traces
-(:class:`~optuna_sotl.curves.RunTrace`), evaluated after every epoch of the budget.
+Everything is computed from :class:`~optuna_sotl.curves.SearchResult` (regret of every
+configuration and seed on a grid of budgets). Confidence intervals are 95 % percentile
+bootstraps over seeds; every configuration is resampled with the same seeds, so differences
+between configurations stay paired.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import io
 import math
@@ -16,417 +17,314 @@ import numpy as np
 from optuna_sotl.curves._search import SearchResult
 
 
-# A quantile that interpolates towards a run with no result yet is itself "no result": infinities
-# become the largest float for np.quantile, and anything this large afterwards becomes inf again.
-_HUGE = np.finfo(np.float64).max
-_NO_RESULT = 1e300
+N_BOOTSTRAP = 2000
+# Stands in for "no completed trial yet" (infinite regret) inside the matrix products.
+_NO_RESULT = 1e6
 
 
 @dataclasses.dataclass(frozen=True)
-class ConfigSummary:
-    name: str
-    family: str
-    quantiles: dict[str, np.ndarray]  # "test"/"val" -> (3, budget + 1): Q1, median, Q3 per epoch
-    median_trials: float
-    median_complete: float
-    median_pruned: float
-    median_missing: float
-    median_seconds: float
-    top_kept: float  # completed / proposed trials of top-1 % architectures, pooled over seeds
-    epochs_to_target: int | None
+class SearchStats:
+    """Per-configuration statistics; see :func:`search_stats`.
 
-    def final_median(self, kind: str = "test") -> float:
-        return float(self.quantiles[kind][1, -1])
+    ``rows``: one dict per configuration and checkpoint budget (the CSV rows);
+    ``curves[name]``: ``(mean, low, high)`` arrays of test and val regret over ``grid``;
+    ``reference[sampler, kind]``: the Optuna configuration with the lowest final mean regret
+    (``kind`` ``"test"`` or ``"val"``) among that sampler's.
+    """
 
-
-@dataclasses.dataclass(frozen=True)
-class SearchSummary:
     result: SearchResult
-    configs: tuple[ConfigSummary, ...]
-    checkpoints: tuple[int, ...]
-    target: float | None
-    best_optuna: str | None
-    best_sotl: str | None
+    rows: list[dict[str, object]]
+    curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]
+    reference: dict[tuple[str, str], str]
+    per_config: dict[str, dict[str, object]]
 
-    def config(self, name: str) -> ConfigSummary:
-        for summary in self.configs:
-            if summary.name == name:
-                return summary
-        raise KeyError(name)
+    def to_csv(self) -> str:
+        out = io.StringIO()
+        columns = list(self.rows[0])
+        out.write(",".join(columns) + "\n")
+        for row in self.rows:
+            out.write(",".join(_csv(row[c]) for c in columns) + "\n")
+        return out.getvalue()
 
-    @property
-    def epochs_ratio(self) -> float | None:
-        """Epochs the best SoTL configuration needs to reach the target / the best Optuna one's."""
-        if self.best_sotl is None or self.best_optuna is None:
-            return None
-        sotl = self.config(self.best_sotl).epochs_to_target
-        optuna_epochs = self.config(self.best_optuna).epochs_to_target
-        if sotl is None or not optuna_epochs:
-            return None
-        return sotl / optuna_epochs
+    def row(self, name: str, epochs: int) -> dict[str, object]:
+        for row in self.rows:
+            if row["configuration"] == name and row["epochs"] == epochs:
+                return row
+        raise KeyError((name, epochs))
 
     def to_markdown(self) -> str:
         return _markdown(self)
 
-    def to_csv(self) -> str:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["configuration", "epochs", "regret", "q1", "median", "q3"])
-        for summary in self.configs:
-            for kind in ("test", "val"):
-                for epochs in self.checkpoints:
-                    q1, median, q3 = summary.quantiles[kind][:, epochs]
-                    writer.writerow([summary.name, epochs, kind, _csv(q1), _csv(median), _csv(q3)])
-        return buffer.getvalue()
+
+def checkpoints(budget: int) -> list[int]:
+    return [round(budget / 8), round(budget / 4), round(budget / 2), budget]
 
 
-def summarize_search(result: SearchResult) -> SearchSummary:
-    """Quantiles over seeds after every epoch; epochs to the best Optuna pruner's final median."""
-    grid = np.arange(result.budget + 1)
-    partial = []
-    for config in result.configs:
-        traces = [trace for trace in result.traces if trace.config == config.name]
-        quantiles = {
-            kind: _quantiles(np.stack([trace.regret_at(grid, kind) for trace in traces]))
-            for kind in ("test", "val")
-        }
-        stats = {
-            field: float(np.median([getattr(trace, field) for trace in traces]))
-            for field in ("n_trials", "n_complete", "n_pruned", "n_missing", "seconds")
-        }
-        proposed = sum(trace.n_top_proposed for trace in traces)
-        stats["top_kept"] = (
-            sum(trace.n_top_completed for trace in traces) / proposed if proposed else math.nan
-        )
-        partial.append((config.name, config.family, quantiles, stats))
+def search_stats(result: SearchResult, seed: int = 0) -> SearchStats:
+    """Bootstrap statistics of every configuration of ``result`` (see :class:`SearchStats`)."""
+    with np.errstate(invalid="ignore"):  # "no result yet" (inf) rows interpolate to NaN/inf
+        return _search_stats(result, seed)
 
-    optuna_finals = [
-        (quantiles["test"][1, -1], name)
-        for name, family, quantiles, _ in partial
-        if family == "optuna" and math.isfinite(quantiles["test"][1, -1])
-    ]
-    target = min(optuna_finals)[0] if optuna_finals else None
-    summaries = []
-    for name, family, quantiles, stats in partial:
-        summaries.append(
-            ConfigSummary(
-                name=name,
-                family=family,
-                quantiles=quantiles,
-                median_trials=stats["n_trials"],
-                median_complete=stats["n_complete"],
-                median_pruned=stats["n_pruned"],
-                median_missing=stats["n_missing"],
-                median_seconds=stats["seconds"],
-                top_kept=stats["top_kept"],
-                epochs_to_target=_first_epoch_at_most(quantiles["test"][1], target),
+
+def _search_stats(result: SearchResult, seed: int) -> SearchStats:
+    n_seeds = len(result.seeds)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(n_seeds, size=(N_BOOTSTRAP, n_seeds))
+    # Resampling weights: mean over a resample = weights @ values / n_seeds (fast, paired).
+    weights = np.zeros((N_BOOTSTRAP, n_seeds))
+    np.add.at(weights, (np.repeat(np.arange(N_BOOTSTRAP), n_seeds), draws.ravel()), 1.0)
+    weights /= n_seeds
+    grid = result.grid
+    checks = checkpoints(result.budget)
+    check_index = [int(np.searchsorted(grid, c)) for c in checks]
+    names = result.names
+    regrets = {"test": result.test, "val": result.val}
+    finite = {k: np.minimum(v, _NO_RESULT) for k, v in regrets.items()}
+    boot_means = {k: np.einsum("bs,csg->cbg", weights, v) for k, v in finite.items()}
+
+    reference: dict[tuple[str, str], str] = {}
+    for sampler in dict.fromkeys(c.sampler_name for c in result.configs):
+        optuna_ids = [
+            i for i, c in enumerate(result.configs)
+            if c.sampler_name == sampler and c.family == "optuna"
+        ]
+        for kind in ("test", "val"):
+            if optuna_ids:
+                best = min(optuna_ids, key=lambda i: finite[kind][i, :, -1].mean())
+                reference[sampler, kind] = names[best]
+
+    curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    per_config: dict[str, dict[str, object]] = {}
+    rows: list[dict[str, object]] = []
+    for i, config in enumerate(result.configs):
+        curves[config.name] = {}
+        info: dict[str, object] = {}
+        for kind in ("test", "val"):
+            mean = finite[kind][i].mean(axis=0)
+            low, high = np.percentile(boot_means[kind][i], [2.5, 97.5], axis=0)
+            curves[config.name][kind] = (
+                np.where(mean >= _NO_RESULT, np.inf, mean), low, high
             )
-        )
-    best_optuna = _lowest_final(summaries, "optuna")
-    best_sotl = _best(summaries, "sotl")
-    budget = result.budget
-    checkpoints = tuple(sorted({max(1, budget // d) for d in (8, 4, 2, 1)}))
-    return SearchSummary(result, tuple(summaries), checkpoints, target, best_optuna, best_sotl)
+            ref = reference.get((config.sampler_name, kind))
+            if ref is not None:
+                j = names.index(ref)
+                target = finite[kind][j, :, -1].mean()
+                boot_targets = boot_means[kind][j][:, -1]
+                point = _epochs_to(mean, target, grid)
+                boot = np.array([
+                    _epochs_to(curve, t, grid)
+                    for curve, t in zip(boot_means[kind][i], boot_targets)
+                ])
+                info[f"{kind}_target"] = float(target)
+                info[f"{kind}_target_config"] = ref
+                info[f"epochs_to_{kind}_target"] = point
+                info[f"epochs_to_{kind}_target_ci"] = tuple(
+                    np.percentile(boot, [2.5, 97.5]).tolist()
+                )
+        counts = result.counts[i]
+        proposed = counts[:, 4].sum()
+        info["top1_kept"] = float(counts[:, 5].sum() / proposed) if proposed else math.nan
+        per_config[config.name] = info
+
+        for c, g in zip(checks, check_index):
+            row: dict[str, object] = {
+                "configuration": config.name,
+                "sampler": config.sampler_name,
+                "pruner": config.pruner_name,
+                "family": config.family,
+                "epochs": c,
+                "seeds": n_seeds,
+            }
+            for kind in ("test", "val"):
+                values = regrets[kind][i, :, g]
+                mean = float(values.mean())
+                low, high = np.percentile(boot_means[kind][i][:, g], [2.5, 97.5])
+                medians = np.median(finite[kind][i, :, g][draws], axis=1)
+                m_low, m_high = np.percentile(medians, [2.5, 97.5])
+                row[f"{kind}_regret_mean"] = mean
+                row[f"{kind}_regret_ci_low"] = _inf(low)
+                row[f"{kind}_regret_ci_high"] = _inf(high)
+                row[f"{kind}_regret_median"] = float(np.median(values))
+                row[f"{kind}_regret_median_ci_low"] = _inf(m_low)
+                row[f"{kind}_regret_median_ci_high"] = _inf(m_high)
+            for kind in ("test", "val"):
+                ref = reference.get((config.sampler_name, kind))
+                row[f"{kind}_diff_vs"] = ref or ""
+                if ref is None:
+                    row[f"{kind}_diff_mean"] = math.nan
+                    row[f"{kind}_diff_ci_low"] = row[f"{kind}_diff_ci_high"] = math.nan
+                    continue
+                j = names.index(ref)
+                diff = finite[kind][i, :, g] - finite[kind][j, :, g]
+                boot = weights @ diff
+                low, high = np.percentile(boot, [2.5, 97.5])
+                row[f"{kind}_diff_mean"] = float(diff.mean())
+                row[f"{kind}_diff_ci_low"] = float(low)
+                row[f"{kind}_diff_ci_high"] = float(high)
+            for kind in ("test", "val"):
+                row[f"epochs_to_{kind}_target"] = info.get(f"epochs_to_{kind}_target", math.nan)
+                ci = info.get(f"epochs_to_{kind}_target_ci", (math.nan, math.nan))
+                row[f"epochs_to_{kind}_target_ci_low"] = ci[0]  # type: ignore[index]
+                row[f"epochs_to_{kind}_target_ci_high"] = ci[1]  # type: ignore[index]
+            row["top1_kept"] = info["top1_kept"]
+            row["trials_median"] = float(np.median(counts[:, 0]))
+            row["completed_median"] = float(np.median(counts[:, 1]))
+            row["pruned_median"] = float(np.median(counts[:, 2]))
+            rows.append(row)
+    return SearchStats(result, rows, curves, reference, per_config)
 
 
-def _quantiles(regrets: np.ndarray) -> np.ndarray:
-    finite = np.where(np.isinf(regrets), _HUGE, regrets)
-    quantiles = np.quantile(finite, [0.25, 0.5, 0.75], axis=0)
-    return np.where(quantiles >= _NO_RESULT, math.inf, quantiles)
-
-
-def _first_epoch_at_most(curve: np.ndarray, target: float | None) -> int | None:
-    """The first epoch from which on ``curve`` stays at or below ``target``.
-
-    A median over seeds of the best trial's test regret can dip and rise again (the trial best
-    by validation changes); a dip that does not last is not counted as reaching the target.
-    """
-    if target is None:
-        return None
-    # Regrets are differences of float32 accuracies: allow their rounding.
-    above = np.flatnonzero(~(curve <= target + 1e-6))
+def _epochs_to(curve: np.ndarray, target: float, grid: np.ndarray) -> float:
+    """The first budget from which on ``curve`` stays at or below ``target``; inf if never."""
+    above = np.nonzero(curve > target + 1e-12)[0]
     if above.size == 0:
-        return 0
-    if above[-1] == curve.size - 1:
-        return None
-    return int(above[-1] + 1)
+        return float(grid[0])
+    if above[-1] == grid.size - 1:
+        return math.inf
+    return float(grid[above[-1] + 1])
 
 
-def _lowest_final(summaries: list[ConfigSummary], family: str) -> str | None:
-    """The family's configuration with the lowest final median test regret (then: sooner)."""
-    members = [summary for summary in summaries if summary.family == family]
-    if not members:
-        return None
-
-    def key(summary: ConfigSummary) -> tuple[float, float]:
-        epochs = summary.epochs_to_target
-        return (summary.final_median("test"), math.inf if epochs is None else epochs)
-
-    return min(members, key=key).name
+def _inf(value: float) -> float:
+    return math.inf if value >= _NO_RESULT else float(value)
 
 
-def _best(summaries: list[ConfigSummary], family: str) -> str | None:
-    """The family's configuration reaching the target soonest; else the lowest final median."""
-    members = [summary for summary in summaries if summary.family == family]
-    if not members:
-        return None
-
-    def key(summary: ConfigSummary) -> tuple[float, float]:
-        epochs = summary.epochs_to_target
-        return (math.inf if epochs is None else epochs, summary.final_median("test"))
-
-    return min(members, key=key).name
+def _csv(value: object) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        if math.isinf(value):
+            return "inf"
+        return f"{value:.4f}"
+    return str(value)
 
 
-def _cell(quantiles: np.ndarray, epochs: int) -> str:
-    q1, median, q3 = quantiles[:, epochs]
-    if math.isinf(median):
+def fmt_ci(mean: float, low: float, high: float, digits: int = 3) -> str:
+    if not math.isfinite(mean):
         return "no result"
-    upper = "no result" if math.isinf(q3) else f"{q3:.2f}"
-    return f"{median:.2f} [{q1:.2f}, {upper}]"
+    return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
-def _percent(value: float) -> str:
-    return "—" if math.isnan(value) else f"{100 * value:.0f} %"
+def fmt_epochs(point: float, ci: tuple[float, float], budget: int) -> str:
+    if not math.isfinite(point):
+        return "not reached"
+
+    def one(value: float) -> str:
+        return f"{100 * value / budget:.0f} %" if math.isfinite(value) else "never"
+
+    return f"{point:.0f} ({one(point)}) [{one(ci[0])}, {one(ci[1])}]"
 
 
-def _csv(value: float) -> str:
-    return "inf" if math.isinf(value) else f"{value:.6f}"
-
-
-def _markdown(summary: SearchSummary) -> str:
-    result = summary.result
-    seeds = result.seeds
-    contiguous = list(seeds) == list(range(seeds[0], seeds[-1] + 1))
-    seed_text = f"{seeds[0]}..{seeds[-1]}" if contiguous else str(list(seeds))
+def _markdown(stats: SearchStats) -> str:
+    result = stats.result
+    budget = result.budget
+    half = checkpoints(budget)[2]
     lines = [
-        f"Replayed search on `{result.source}`: budget {result.budget} epochs "
-        f"({result.n_epochs} per full training), {len(seeds)} seeds ({seed_text}) per "
-        f"configuration, {len(summary.configs)} configurations"
-        + ("." if math.isnan(result.seconds) else f", {result.seconds:.0f} s."),
+        (f"Replayed search on `{result.source}`: budget {budget} epochs ({result.n_epochs} per "
+        f"full training), {len(result.seeds)} seeds ({result.seeds[0]}..{result.seeds[-1]}) "
+        f"per configuration, {len(result.configs)} configurations; {result.seconds:.0f} s "
+        f"wall, {result.cpu_seconds:.0f} s CPU in the workers."),
         "",
-        f"Regret in points of `{result.result_key}` (test) and of the final `{result.val_key}` "
-        "(validation) of the study's best completed trial by final validation result, against "
-        "the best in the file; median [Q1, Q3] over seeds after the given epochs. "
-        "'no result': no completed trial yet.",
+        ("Regret in points: test = best `test_acc` in the file − that of the study's pick "
+        "(best final validation result among the trials trained to the end); val = the same "
+        f"on the final `{result.val_key}`. Mean [95 % bootstrap CI] over seeds. Δ: paired "
+        "difference of the mean against the best Optuna configuration of the same sampler "
+        "(lowest final mean of that regret). Epochs to target: the first budget from which on "
+        "the mean regret stays at or below that configuration's final mean (% of the budget, "
+        "[95 % CI])."),
+        "",
     ]
-    header = "| configuration | " + " | ".join(f"{e} epochs" for e in summary.checkpoints) + " |"
-    rule = "|---|" + "---|" * len(summary.checkpoints)
-    for kind, title in (("test", "Test regret"), ("val", "Validation regret")):
-        lines += ["", f"### {title}", "", header, rule]
-        for config in summary.configs:
-            cells = [_cell(config.quantiles[kind], e) for e in summary.checkpoints]
-            lines.append(f"| {config.name} | " + " | ".join(cells) + " |")
-
-    lines += ["", "### Epochs to the best Optuna pruner's final median test regret", ""]
-    if summary.target is None:
-        lines.append("No Optuna pruner configuration was run (or none has a result): no target.")
-    else:
-        lines.append(
-            f"Target: {summary.target:.2f}, the final median test regret of "
-            f"`{summary.best_optuna}` (the Optuna pruner configuration with the lowest one). "
-            "Epochs: the first budget from which on the configuration's median test regret stays "
-            "at or below the target (a dip that does not last does not count)."
-        )
-        base = (
-            summary.config(summary.best_optuna).epochs_to_target if summary.best_optuna else None
-        )
+    for sampler in dict.fromkeys(c.sampler_name for c in result.configs):
+        ref_test = stats.reference.get((sampler, "test"))
+        ref_val = stats.reference.get((sampler, "val"))
         lines += [
+            f"### Sampler `{sampler}`",
             "",
-            "| configuration | epochs to target | % of budget | vs best Optuna pruner | "
-            "trials / run | completed | pruned | not in file | top-1 % kept | s / run |",
+            (f"Best Optuna configuration by final mean test regret: `{ref_test}`; by final mean "
+            f"validation regret: `{ref_val}`. Sorted by final mean validation regret."),
+            "",
+            (f"| configuration | val @ {half} | val @ {budget} | Δval @ {budget} | epochs to "
+            f"val target | test @ {half} | test @ {budget} | Δtest @ {budget} | epochs to test "
+            "target | top-1 % kept |"),
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for config in summary.configs:
-            epochs = config.epochs_to_target
-            reached = epochs is not None
+        names = [c.name for c in result.configs if c.sampler_name == sampler]
+        names.sort(key=lambda n: stats.row(n, budget)["val_regret_mean"])  # type: ignore[arg-type,return-value]
+        for name in names:
+            r_half, r_end = stats.row(name, half), stats.row(name, budget)
+            info = stats.per_config[name]
+
+            kept = info["top1_kept"]
             lines.append(
-                f"| {config.name} | {epochs if reached else 'not reached'} | "
-                f"{f'{100 * epochs / result.budget:.0f} %' if reached else '—'} | "
-                f"{f'{100 * epochs / base:.0f} %' if reached and base else '—'} | "
-                f"{config.median_trials:.0f} | {config.median_complete:.0f} | "
-                f"{config.median_pruned:.0f} | {config.median_missing:.0f} | "
-                f"{_percent(config.top_kept)} | {config.median_seconds:.1f} |"
+                f"| {name} | {_cell(r_half, 'val')} | {_cell(r_end, 'val')} | "
+                f"{_diff(r_end, 'val')} | {_epochs(info, 'val', budget)} | "
+                f"{_cell(r_half, 'test')} | {_cell(r_end, 'test')} | {_diff(r_end, 'test')} | "
+                f"{_epochs(info, 'test', budget)} | {100 * kept:.0f} % |"  # type: ignore[operator]
             )
-        lines += [
-            "",
-            "Trials, completed, pruned, not in file, s / run: medians over seeds. Top-1 % kept: "
-            "of the trials that proposed one of the top 1 % of the file's architectures by final "
-            "result, the share that completed (pooled over seeds): how often the pruner let a "
-            "winner through.",
-        ]
-        lines += _like_for_like(summary)
-        n_sotl = sum(1 for config in summary.configs if config.family == "sotl")
-        n_optuna = sum(1 for config in summary.configs if config.family == "optuna")
-        lines += [
-            "",
-            "### Goal",
-            "",
-            _goal_sentence(summary),
-            "",
-            f"The best SoTL configuration is the best of {n_sotl}, the best Optuna pruner "
-            f"configuration the best of {n_optuna}, on the same seeds: the family with more "
-            "configurations has more chances of a lucky median. The like-for-like table above "
-            "compares pairs.",
-        ]
+        lines.append("")
     return "\n".join(lines) + "\n"
 
 
-def _goal_sentence(summary: SearchSummary) -> str:
-    if summary.best_sotl is None:
-        return "No SoTL configuration was run: the goal (≤ 50 % of the epochs) is not evaluated."
-    sotl = summary.config(summary.best_sotl)
-    optuna_epochs = summary.config(summary.best_optuna).epochs_to_target
-    if sotl.epochs_to_target is None:
-        return (
-            f"**Goal not met**: the best SoTL configuration, `{sotl.name}`, never reaches the "
-            f"target {summary.target:.2f} within {summary.result.budget} epochs (its final "
-            f"median test regret is {sotl.final_median('test'):.2f})."
-        )
-    ratio = summary.epochs_ratio
-    verdict = "met" if ratio is not None and ratio <= 0.5 else "not met"
-    return (
-        f"**Goal {verdict}** (≤ 50 %): the best SoTL configuration, `{sotl.name}`, reaches the "
-        f"target in {sotl.epochs_to_target} epochs, {100 * ratio:.0f} % of the {optuna_epochs} "
-        f"epochs `{summary.best_optuna}` needs."
-    )
+def _cell(row: dict[str, object], kind: str) -> str:
+    return fmt_ci(row[f"{kind}_regret_mean"], row[f"{kind}_regret_ci_low"],  # type: ignore[arg-type]
+                  row[f"{kind}_regret_ci_high"])  # type: ignore[arg-type]
 
 
-_RUN_FIELDS = (
-    "epochs_spent",
-    "n_trials",
-    "n_complete",
-    "n_pruned",
-    "n_missing",
-    "n_top_proposed",
-    "n_top_completed",
-    "seconds",
-)
+def _diff(row: dict[str, object], kind: str) -> str:
+    if not row[f"{kind}_diff_vs"]:
+        return "—"
+    return fmt_ci(row[f"{kind}_diff_mean"], row[f"{kind}_diff_ci_low"],  # type: ignore[arg-type]
+                  row[f"{kind}_diff_ci_high"], 3)  # type: ignore[arg-type]
 
 
-def save_traces(result: SearchResult, path: str) -> None:
-    """Write every run's trace to an ``.npz`` (no pickle): the data behind the table and plot.
+def _epochs(info: dict[str, object], kind: str, budget: int) -> str:
+    if f"epochs_to_{kind}_target" not in info:
+        return "—"
+    return fmt_epochs(info[f"epochs_to_{kind}_target"],  # type: ignore[arg-type]
+                      info[f"epochs_to_{kind}_target_ci"], budget)  # type: ignore[arg-type]
 
-    Run ``i`` has ``config[i]``, ``seed[i]`` and its best-trial changes at
-    ``events_*[offset[i]:offset[i + 1]]``. :func:`load_traces` reads it back.
+
+def plot_search(
+    stats: SearchStats | dict[str, SearchStats], path: str, names_by_sampler: dict[str, list[str]]
+) -> None:
+    """Mean regret against epochs with 95 % CI bands: one row per sampler, val and test.
+
+    ``stats``: one :class:`SearchStats` holding every sampler, or one per sampler.
     """
-    traces = result.traces
-    offsets = np.cumsum([0] + [trace.epochs.size for trace in traces])
+    by_sampler = stats if isinstance(stats, dict) else {s: stats for s in names_by_sampler}
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    samplers = list(names_by_sampler)
+    fig, axes = plt.subplots(len(samplers), 2, figsize=(13, 4.2 * len(samplers)), squeeze=False)
+    for r, sampler in enumerate(samplers):
+        grid = by_sampler[sampler].result.grid
+        for c, kind in enumerate(("val", "test")):
+            ax = axes[r, c]
+            for name in names_by_sampler[sampler]:
+                mean, low, high = by_sampler[sampler].curves[name][kind]
+                ok = np.isfinite(mean)
+                optuna_family = name.split("/", 1)[1].startswith(("sha", "median", "hyper"))
+                style = "--" if optuna_family else "-"
+                line, = ax.plot(grid[ok], mean[ok], style, label=name, lw=1.4)
+                ax.fill_between(grid[ok], low[ok], high[ok], color=line.get_color(), alpha=0.15)
+            ax.set_title(f"{sampler}: {kind} regret (mean, 95 % CI)")
+            ax.set_xlabel("epochs spent")
+            ax.set_ylabel("regret (points)")
+            ax.set_ylim(bottom=0)
+            ax.set_xlim(grid[0], grid[-1])
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def save_result(result: SearchResult, path: str) -> None:
+    """Save the regret matrices (the data behind the tables and the plot) as ``.npz``."""
     np.savez_compressed(
-        path,
-        config=np.array([trace.config for trace in traces]),
-        seed=np.array([trace.seed for trace in traces], dtype=np.int64),
-        offset=offsets.astype(np.int64),
-        events_epochs=np.concatenate([trace.epochs for trace in traces] + [np.empty(0, np.int64)]),
-        events_test_regret=np.concatenate([trace.test_regret for trace in traces] + [np.empty(0)]),
-        events_val_regret=np.concatenate([trace.val_regret for trace in traces] + [np.empty(0)]),
-        events_row=np.concatenate([trace.best_rows for trace in traces] + [np.empty(0, np.int64)]),
-        **{field: np.array([getattr(trace, field) for trace in traces]) for field in _RUN_FIELDS},
-        budget=np.int64(result.budget),
-        source=np.array(result.source),
-        n_epochs=np.int64(result.n_epochs),
-        result_key=np.array(result.result_key),
-        val_key=np.array(result.val_key),
-        total_seconds=np.float64(result.seconds),
+        path, names=np.array(result.names), seeds=np.array(result.seeds), grid=result.grid,
+        test=result.test, val=result.val, counts=result.counts, budget=result.budget,
+        seconds=result.seconds, cpu_seconds=result.cpu_seconds,
     )
-
-
-def load_traces(path: str) -> SearchResult:
-    """Read a file written by :func:`save_traces` back into a :class:`SearchResult`.
-
-    The configurations must be registered under the same names. Files written before the keys
-    ``n_epochs``/``result_key``/``val_key`` existed take them from the data file they name.
-    """
-    from optuna_sotl.curves._loader import load_curves
-    from optuna_sotl.curves._search import RunTrace
-    from optuna_sotl.curves._search_configs import search_configs
-
-    with np.load(path, allow_pickle=False) as saved:
-        data = {key: saved[key] for key in saved.files}
-    names = [str(name) for name in data["config"]]
-    offsets = data["offset"]
-    traces = []
-    for i, name in enumerate(names):
-        events = slice(int(offsets[i]), int(offsets[i + 1]))
-        traces.append(
-            RunTrace(
-                config=name,
-                seed=int(data["seed"][i]),
-                epochs=data["events_epochs"][events],
-                test_regret=data["events_test_regret"][events],
-                val_regret=data["events_val_regret"][events],
-                best_rows=data["events_row"][events],
-                **{
-                    field: (float if field == "seconds" else int)(data[field][i])
-                    for field in _RUN_FIELDS
-                },
-            )
-        )
-    source = str(data["source"])
-    if "n_epochs" in data:
-        n_epochs, result_key, val_key = (
-            int(data["n_epochs"]),
-            str(data["result_key"]),
-            str(data["val_key"]),
-        )
-    else:
-        curves = load_curves(source)
-        n_epochs, result_key, val_key = curves.n_epochs, curves.result_key, curves.val_metric_key
-    return SearchResult(
-        traces=tuple(traces),
-        configs=_configs_named(names, search_configs()),
-        seeds=tuple(dict.fromkeys(int(seed) for seed in data["seed"])),
-        budget=int(data["budget"]),
-        source=source,
-        n_epochs=n_epochs,
-        result_key=result_key,
-        val_key=val_key,
-        seconds=float(data.get("total_seconds", math.nan)),
-    )
-
-
-def _configs_named(names: list[str], registered: list) -> tuple:
-    known = {config.name for config in registered}
-    unknown = sorted(set(names) - known)
-    if unknown:
-        raise ValueError(f"the traces name configurations that are not registered: {unknown}.")
-    return tuple(config for config in registered if config.name in set(names))
-
-
-def _like_for_like(summary: SearchSummary) -> list[str]:
-    """Each SoTL pruner against the Optuna pruner it replaces, with the same sampler."""
-    configs = {config.name: config for config in summary.result.configs}
-    rows = []
-    for config in summary.result.configs:
-        counterpart = config.pruner.counterpart
-        other = f"{config.sampler.name}/{counterpart}" if counterpart else None
-        if config.family != "sotl" or other not in configs:
-            continue
-        ours, theirs = summary.config(config.name), summary.config(other)
-        target = theirs.final_median("test")
-        theirs_epochs = _first_epoch_at_most(theirs.quantiles["test"][1], target)
-        ours_epochs = _first_epoch_at_most(ours.quantiles["test"][1], target)
-        ratio = (
-            f"{100 * ours_epochs / theirs_epochs:.0f} %"
-            if ours_epochs is not None and theirs_epochs
-            else "not reached"
-        )
-        rows.append(
-            f"| {config.name} | {other} | {ours.final_median('test'):.2f} | {target:.2f} | "
-            f"{ours_epochs if ours_epochs is not None else 'not reached'} | {theirs_epochs} | "
-            f"{ratio} |"
-        )
-    if not rows:
-        return []
-    return [
-        "",
-        "### Like for like: each SoTL pruner against the Optuna pruner it replaces",
-        "",
-        "Same sampler, same seeds. Epochs: the first budget from which on the median test "
-        "regret stays at or below the Optuna configuration's final median.",
-        "",
-        "| SoTL configuration | Optuna configuration | SoTL final median | Optuna final median "
-        "| SoTL epochs | Optuna epochs | SoTL / Optuna epochs |",
-        "|---|---|---|---|---|---|---|",
-        *rows,
-    ]

@@ -2,35 +2,37 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import optuna
 from optuna.pruners import BasePruner
 from optuna.trial import FrozenTrial
-from optuna.trial import TrialState
 
 from optuna_sotl._checks import check_count
 from optuna_sotl._checks import check_pruning_estimator
-from optuna_sotl._scoring import COMPARED_STATES
-from optuna_sotl._scoring import scores_of_trials
 from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SelfCalibratingEstimator
+from optuna_sotl.estimators import SoTL
+from optuna_sotl.pruners._score_index import ScoreIndex
 from optuna_sotl.rules import PercentileRule
 
 
 class SoTLPruner(BasePruner):
     """Prune trials whose training-loss score is worse than a percentile of the other trials'.
 
-    At the trial's last reported step ``t`` the trial's ``estimator`` score (default SoTL-E with
-    ``E=1``, the loss of that epoch) is compared with the scores at ``t`` of every other trial that
-    reached ``t``, complete, pruned or running: under aggressive pruning few trials complete, and a
-    pruned trial's loss at a step it reached is as real as a complete one's. The trial is pruned
+    At the trial's last reported step ``t`` the trial's ``estimator`` score (default SoTL, the
+    sum of its training losses up to that epoch) is compared with the scores at ``t`` of every
+    other trial that reached ``t``, complete, pruned or running: under aggressive pruning few
+    trials complete, and a pruned trial's loss at a step it reached is as real as a complete
+    one's. The trial is pruned
     when its score is above the ``percentile``-th percentile of theirs. Scores are lower-is-better
     in any study direction, so a study that maximises accuracy while trials report training
     losses (``trial.report(loss, epoch)`` or :class:`~optuna_sotl.SoTLReporter`) prunes the bad
     trials, where :class:`~optuna.pruners.MedianPruner` would prune the good ones. A NaN or
-    infinite loss prunes at once; other trials' non-finite losses rank worst.
+    infinite loss prunes at once; other trials' non-finite losses rank worst. A decision reads the
+    study once, as :class:`~optuna.pruners.MedianPruner` does, and scores only the trials that
+    finished since the previous one and the running ones: finished trials' scores cannot change,
+    so each process keeps them (the first decision in a process scores them all).
 
     Example:
 
@@ -67,7 +69,9 @@ class SoTLPruner(BasePruner):
         n_min_trials:
             No pruning unless at least this many other trials reached the step (at least 1).
         estimator:
-            A training-loss estimator from :mod:`optuna_sotl.estimators` (default ``SoTLE(1)``),
+            A training-loss estimator from :mod:`optuna_sotl.estimators` (default ``SoTL()``,
+            the sum: in replayed searches it pruned fewer future winners than SoTL-E at every
+            step, see ``benchmarks/results/search.md``),
             or a :class:`~optuna_sotl.SelfCalibratingEstimator`, which chooses its signal at each
             step from the study's completed trials.
     """
@@ -87,7 +91,11 @@ class SoTLPruner(BasePruner):
         self._n_warmup_steps = check_count("n_warmup_steps", n_warmup_steps)
         self._interval_steps = check_count("interval_steps", interval_steps, minimum=1)
         self._n_min_trials = check_count("n_min_trials", n_min_trials, minimum=1)
-        self._estimator = check_pruning_estimator(estimator)
+        # SoTL (the sum) by default: a percentile check at every step judges a trial on a noisy
+        # single epoch with SoTL-E; the sum is steadier (benchmarks/results/search.md).
+        self._estimator = check_pruning_estimator(SoTL() if estimator is None else estimator)
+        # Finished trials' scores, so that a call scores only what is new (see _score_index).
+        self._index = ScoreIndex(self._estimator)
 
     @property
     def estimator(self) -> BaseEstimator | SelfCalibratingEstimator:
@@ -106,16 +114,13 @@ class SoTLPruner(BasePruner):
         if step < self._n_warmup_steps or not self._is_check_step(trial, step):
             return False
 
-        trials = study.get_trials(deepcopy=False, states=COMPARED_STATES)
-        if not _has_at_least(self._n_startup_trials, trials, TrialState.COMPLETE):
+        compared = self._index.scores_at(study, trial, step, min_complete=self._n_startup_trials)
+        if compared is None:
             return False
-        others = [other for other in trials if step in other.intermediate_values]
-        _remove_trial(others, trial.number)
-        if len(others) < self._n_min_trials:
+        own_score, other_scores = compared
+        if len(other_scores) < self._n_min_trials:
             return False
-
-        scores = scores_of_trials(self._estimator, [trial, *others], step, study.direction)
-        return self._rule.should_prune(scores[0], scores[1:])
+        return self._rule.should_prune(own_score, other_scores)
 
     def _is_check_step(self, trial: FrozenTrial, step: int) -> bool:
         if self._interval_steps == 1:
@@ -132,19 +137,3 @@ class SoTLPruner(BasePruner):
             f"interval_steps={self._interval_steps}, n_min_trials={self._n_min_trials}, "
             f"estimator={self._estimator!r})"
         )
-
-
-def _has_at_least(count: int, trials: list[FrozenTrial], state: TrialState) -> bool:
-    # Stops at the count-th match: start-up is decided without a pass over a large study.
-    if count == 0:
-        return True
-    matching = (other for other in trials if other.state == state)
-    return next(itertools.islice(matching, count - 1, None), None) is not None
-
-
-def _remove_trial(trials: list[FrozenTrial], number: int) -> None:
-    # The running trial is usually among the newest, so the search starts from the end.
-    for index in range(len(trials) - 1, -1, -1):
-        if trials[index].number == number:
-            del trials[index]
-            return

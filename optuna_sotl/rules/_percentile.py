@@ -4,11 +4,9 @@ import numpy as np
 
 from optuna_sotl._checks import check_real_in
 from optuna_sotl.rules._base import BaseRule
-
-
-# np.percentile interpolates with (b - a) * t, which is NaN when b is inf; the largest float keeps
-# a diverged trial worst while leaving the interpolation finite.
-_WORST_FINITE = np.finfo(np.float64).max
+from optuna_sotl.rules._pure import interpolate
+from optuna_sotl.rules._pure import percentile_bounds
+from optuna_sotl.rules._pure import percentile_prunes
 
 
 class PercentileRule(BaseRule):
@@ -47,26 +45,17 @@ class PercentileRule(BaseRule):
         Linear interpolation between the closest ranks, as ``np.percentile``'s default; computed
         with a partial sort, since the pruners ask on every report.
         """
-        scores = np.nan_to_num(
-            np.asarray(other_scores, dtype=np.float64),
-            nan=_WORST_FINITE,
-            posinf=_WORST_FINITE,
-            neginf=-_WORST_FINITE,
-        )
+        scores = np.asarray(other_scores, dtype=np.float64)
         if scores.size == 0:
             return float("nan")
-        position = (scores.size - 1) * self._percentile / 100.0
-        lower = int(position)
-        upper = min(lower + 1, scores.size - 1)
-        partitioned = np.partition(scores, (lower, upper))
-        low, high = partitioned[lower], partitioned[upper]
-        return float(low + (high - low) * (position - lower))
+        # The two ranks by a partial sort (the pruners ask on every report), then the same
+        # interpolation as the replay's sorted lists: one rule, two ways to find the ranks.
+        lower, upper, fraction = percentile_bounds(scores.size, self._percentile)
+        partitioned = np.partition(np.where(np.isnan(scores), np.inf, scores), (lower, upper))
+        return interpolate(float(partitioned[lower]), float(partitioned[upper]), fraction)
 
     def should_prune(self, score: float, other_scores: np.ndarray) -> bool:
-        if not np.isfinite(score):
-            return True
-        threshold = self.threshold(other_scores)
-        return bool(score > threshold)
+        return percentile_prunes(float(score), self.threshold(other_scores))
 
     def __repr__(self) -> str:
         return f"PercentileRule(percentile={self._percentile!r})"

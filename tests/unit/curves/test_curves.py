@@ -9,24 +9,22 @@ import math
 from pathlib import Path
 
 import numpy as np
-import optuna
 import pytest
 
 from optuna_sotl._cli import main
+from optuna_sotl.curves import fast_replay
 from optuna_sotl.curves import LearningCurves
 from optuna_sotl.curves import load_curves
+from optuna_sotl.curves import optuna_replay
+from optuna_sotl.curves import PrunerSpec
 from optuna_sotl.curves import rank_estimators
 from optuna_sotl.curves import RankEntry
-from optuna_sotl.curves import register_pruner
-from optuna_sotl.curves import replay_search
+from optuna_sotl.curves import ReplayData
 from optuna_sotl.curves import run_search
-from optuna_sotl.curves import search_configs
+from optuna_sotl.curves import SamplerSpec
 from optuna_sotl.curves._rank import top_precision
-from optuna_sotl.curves._search_configs import PRUNERS
-from optuna_sotl.curves._search_report import _first_epoch_at_most
-from optuna_sotl.curves._search_report import load_traces
-from optuna_sotl.curves._search_report import save_traces
-from optuna_sotl.curves._search_report import summarize_search
+from optuna_sotl.curves._search_report import _epochs_to
+from optuna_sotl.curves._search_report import search_stats
 
 
 OPS = ("conv", "none", "skip")
@@ -287,126 +285,84 @@ def test_rank_reproduces_the_reference_table(spikenas_path: Path) -> None:
 # ----------------------------------------------------------------------------------- search
 
 
-class _RecordingPruner(optuna.pruners.BasePruner):
-    """Never prunes; records what the trials reported, to check how the search replays them."""
-
-    seen: list[tuple[dict[int, float], dict[str, object]]] = []
-
-    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-        _RecordingPruner.seen.append((dict(trial.intermediate_values), dict(trial.user_attrs)))
-        return False
-
-
-@pytest.fixture
-def recording_pruners() -> object:
-    register_pruner("rec-loss", lambda n: _RecordingPruner(), "train_loss", "sotl")
-    register_pruner("rec-val", lambda n: _RecordingPruner(), "val_metric", "optuna")
-    _RecordingPruner.seen.clear()
-    yield
-    del PRUNERS["rec-loss"], PRUNERS["rec-val"]
-
-
-def test_search_replays_losses_through_the_reporter(
-    tmp_path: Path, recording_pruners: object
-) -> None:
-    arrays = synthetic()
-    curves = load_curves(write(tmp_path, arrays))
-    (by_loss,) = search_configs(["random/rec-loss"])
-    trace = replay_search(curves, by_loss, seed=0, budget=40)
-    assert trace.epochs_spent == 40 and trace.n_complete == 5  # 8 epochs per trial
-    steps, attrs = _RecordingPruner.seen[-1]
-    (row,) = [
-        r
-        for r in range(curves.n_archs)
-        if np.allclose([steps[s] for s in sorted(steps)], curves.train_loss[r, : len(steps)])
-    ]
-    # The reporter's attributes carry the replayed validation curves.
-    np.testing.assert_allclose(
-        attrs["val_metric_curve"], curves.val_acc[row, : len(steps)], rtol=1e-6
-    )
-    np.testing.assert_allclose(
-        attrs["val_loss_curve"], curves.val_loss[row, : len(steps)], rtol=1e-6
-    )
-
-    _RecordingPruner.seen.clear()
-    (by_val,) = search_configs(["random/rec-val"])
-    replay_search(curves, by_val, seed=0, budget=16)
-    steps, attrs = _RecordingPruner.seen[-1]
-    assert not attrs
-    assert any(
-        np.allclose([steps[s] for s in sorted(steps)], curves.val_acc[r]) for r in range(24)
-    )
-
-
 def test_search_missing_architectures_cost_nothing(tmp_path: Path) -> None:
+    # Regularised evolution mutates into the 9 architectures missing from the file: each is a
+    # trial that reports nothing and costs no epoch, in the replay as in a real study.
     curves = load_curves(write(tmp_path, synthetic(missing=9)))  # 9 of 27 archs absent
-    (config,) = search_configs(["random/none"])
-    trace = replay_search(curves, config, seed=0, budget=80)
+    sampler = SamplerSpec("re", population_size=4, tournament_size=2)
+    trace = fast_replay(ReplayData(curves), sampler, PrunerSpec("none"), 0, 160, log=True)
     assert trace.n_missing > 0
-    assert trace.n_complete == 10 and trace.epochs_spent == 80
-    assert trace.n_trials == trace.n_complete + trace.n_missing
+    assert trace.n_complete == 20 and trace.n_trials == trace.n_complete + trace.n_missing
+    assert optuna_replay(curves, sampler, PrunerSpec("none"), 0, 160) == trace.log
 
 
 def test_tiny_search_gives_sane_regrets(tmp_path: Path) -> None:
     path = write(tmp_path, synthetic(noise=0.05))
-    names = ["random/none", "random/median", "random/sotl", "tpe/sha", "tpe/sotl"]
-    result = run_search(path, budget=160, seeds=2, configs=names, jobs=1, progress=False)
-    assert len(result.traces) == 10 and result.seeds == (0, 1)
-    for trace in result.traces:
-        assert trace.epochs_spent == 160
-        assert np.all(trace.test_regret >= 0) and np.all(trace.val_regret >= 0)
-        assert np.all(np.diff(trace.epochs) > 0)
-        # The validation regret of the study's best trial only falls.
-        assert np.all(np.diff(trace.val_regret) < 0)
-        assert trace.n_complete >= 1
-    none = [trace for trace in result.traces if trace.config == "random/none"]
-    assert all(trace.n_pruned == 0 and trace.n_complete == 20 for trace in none)
-    pruned = [trace for trace in result.traces if trace.config == "random/sotl"]
-    assert all(trace.n_pruned > 0 for trace in pruned)
+    names = ["random/none", "random/median", "random/sha", "random/sotl", "random/sotl-sha"]
+    result = run_search(path, budget=160, seeds=6, configs=names, jobs=1, progress=False)
+    assert result.test.shape[:2] == (5, 6) and result.seeds == tuple(range(6))
+    assert result.grid[-1] == 160 and {20, 40, 80, 160} <= set(result.grid.tolist())
+    finite = np.isfinite(result.test)
+    assert np.all(result.test[finite] >= 0) and np.all(result.val[np.isfinite(result.val)] >= 0)
+    # The validation regret of a study's pick only falls as epochs are spent.
+    val = np.where(np.isfinite(result.val), result.val, 1e9)
+    assert np.all(np.diff(val, axis=2) <= 0)
+    none = result.names.index("random/none")
+    assert np.all(result.counts[none, :, 2] == 0) and np.all(result.counts[none, :, 1] == 20)
+    assert np.all(result.counts[result.names.index("random/sotl"), :, 2] > 0)
 
-    summary = summarize_search(result)
-    assert summary.checkpoints == (20, 40, 80, 160)
-    assert summary.best_optuna in ("random/median", "tpe/sha")
-    assert summary.best_sotl in ("random/sotl", "tpe/sotl")
-    median = summary.config("random/none").quantiles["test"]
-    assert math.isinf(median[1, 0]) and math.isfinite(median[1, -1])
-    markdown = summary.to_markdown()
-    assert "| random/sotl |" in markdown and "Goal" in markdown
-    assert "| random/sotl | random/median |" in markdown  # the like-for-like pair
-    rows = list(csv.DictReader(io.StringIO(summary.to_csv())))
-    assert len(rows) == 5 * 2 * 4
-    save_traces(result, str(tmp_path / "traces.npz"))
-    with np.load(tmp_path / "traces.npz", allow_pickle=False) as saved:
-        assert saved["config"].tolist() == [trace.config for trace in result.traces]
-        assert saved["offset"][-1] == sum(trace.epochs.size for trace in result.traces)
-    # The saved traces give back the same table.
-    assert summarize_search(load_traces(str(tmp_path / "traces.npz"))).to_csv() == summary.to_csv()
+    stats = search_stats(result)
+    assert stats.reference[("random", "test")] in ("random/median", "random/sha")
+    rows = list(csv.DictReader(io.StringIO(stats.to_csv())))
+    assert len(rows) == 5 * 4
+    for column in ("configuration", "epochs", "seeds", "test_regret_mean", "test_regret_ci_low",
+                   "test_regret_ci_high", "test_regret_median", "val_regret_mean"):
+        assert column in rows[0]
+    for row in rows:
+        if row["test_regret_mean"] != "inf":
+            low, mean, high = (float(row[k]) for k in
+                               ("test_regret_ci_low", "test_regret_mean", "test_regret_ci_high"))
+            assert low <= mean + 1e-9 and mean <= high + 1e-9
+    # Against itself, the reference's paired difference is exactly 0.
+    ref = stats.row(stats.reference[("random", "test")], 160)
+    assert ref["test_diff_mean"] == 0.0 and ref["test_diff_ci_high"] == 0.0
+    assert "| random/sotl |" in stats.to_markdown()
 
 
-def test_epochs_to_target_needs_the_median_to_stay_below() -> None:
+def test_seed_k_proposes_the_same_architectures_under_every_pruner(tmp_path: Path) -> None:
+    data = ReplayData(load_curves(write(tmp_path, synthetic())))
+    logs = [
+        fast_replay(data, SamplerSpec("random"), PrunerSpec(kind), 7, 200, log=True).log
+        for kind in ("none", "median", "sotl")
+    ]
+    proposals = [[row for row, _, _ in log] for log in logs]
+    shortest = min(len(p) for p in proposals)
+    assert shortest >= 10
+    assert all(p[:shortest] == proposals[0][:shortest] for p in proposals)
+
+
+def test_epochs_to_target_needs_the_mean_to_stay_below() -> None:
+    grid = np.arange(1, 7) * 100
     curve = np.array([math.inf, 2.0, 0.5, 1.5, 0.4, 0.3])
-    assert _first_epoch_at_most(curve, 0.5) == 4  # the dip at epoch 2 does not last
-    assert _first_epoch_at_most(curve, 0.3) == 5
-    assert _first_epoch_at_most(curve, 0.2) is None
-    assert _first_epoch_at_most(curve, None) is None
+    assert _epochs_to(curve, 0.5, grid) == 500  # the dip at 300 does not last
+    assert _epochs_to(curve, 0.3, grid) == 600
+    assert math.isinf(_epochs_to(curve, 0.2, grid))
 
 
 def test_search_in_worker_processes_matches_one_process(tmp_path: Path) -> None:
     path = write(tmp_path, synthetic(noise=0.05))
-    kwargs = dict(budget=64, seeds=[3, 4], configs=["tpe/median"], progress=False)
+    kwargs = {"budget": 64, "seeds": [3, 4], "configs": ["re/sotl-sha"], "progress": False}
     one = run_search(path, jobs=1, **kwargs)  # type: ignore[arg-type]
     two = run_search(path, jobs=2, **kwargs)  # type: ignore[arg-type]
-    for a, b in zip(one.traces, two.traces):
-        assert (a.config, a.seed) == (b.config, b.seed)
-        np.testing.assert_array_equal(a.best_rows, b.best_rows)
-        np.testing.assert_array_equal(a.epochs, b.epochs)
+    np.testing.assert_array_equal(one.test, two.test)
+    np.testing.assert_array_equal(one.counts, two.counts)
 
 
 def test_search_rejects_bad_arguments(tmp_path: Path) -> None:
     path = write(tmp_path, synthetic())
     with pytest.raises(ValueError, match="budget must be at least 1"):
         run_search(path, budget=0, seeds=1, jobs=1, progress=False)
-    with pytest.raises(ValueError, match="unknown or mismatched configurations"):
+    with pytest.raises(ValueError, match="unknown configurations"):
         run_search(path, budget=10, seeds=1, configs=["random/nope"], jobs=1, progress=False)
     with pytest.raises(TypeError, match="seeds"):
         run_search(path, budget=10, seeds=1.5, jobs=1, progress=False)  # type: ignore[arg-type]
@@ -447,31 +403,21 @@ def test_cli_rank_markdown_csv_and_plot(
 
 def test_cli_search(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, synthetic())
-    png, traces = tmp_path / "search.png", tmp_path / "traces.npz"
-    code = main(
-        [
-            "curves",
-            "search",
-            path,
-            "--budget",
-            "48",
-            "--seeds",
-            "2",
-            "--jobs",
-            "1",
-            "--configs",
-            "random/none,random/sotl,random/median",
-            "--no-progress",
-            "--plot",
-            str(png),
-            "--traces",
-            str(traces),
-        ]
-    )
-    assert code == 0
+    png = tmp_path / "search.png"
+    args = ["curves", "search", path, "--budget", "48", "--seeds", "3", "--jobs", "1",
+            "--configs", "random/none,random/sotl,random/median", "--no-progress"]
+    assert main([*args, "--plot", str(png)]) == 0
     out = capsys.readouterr().out
-    assert "### Test regret" in out and "| random/sotl |" in out and "48 epochs" in out
-    assert png.stat().st_size > 0 and traces.stat().st_size > 0
+    assert "### Sampler `random`" in out and "| random/sotl |" in out and "48 epochs" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    assert main([*args, "--csv", "-"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["configuration"], r["epochs"], r["seeds"]) for r in rows[:4]] == [
+        ("random/none", "6", "3"), ("random/none", "12", "3"), ("random/none", "24", "3"),
+        ("random/none", "48", "3"),
+    ]
+    assert len(rows) == 12 and rows[0]["test_regret_median"] != ""
 
 
 def test_cli_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -482,3 +428,5 @@ def test_cli_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "budgets must be positive" in capsys.readouterr().err
     assert main(["curves", "search", path, "--configs", "random/x", "--no-progress"]) == 2
     assert "random/x" in capsys.readouterr().err
+    assert main(["curves", "search", path, "--plot", str(tmp_path / "no" / "x.png")]) == 2
+    assert "x.png" in capsys.readouterr().err
