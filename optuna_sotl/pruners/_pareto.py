@@ -14,6 +14,7 @@ alive while maximising accuracy. ``benchmarks/bench_multiobjective.py`` replays 
 from __future__ import annotations
 
 from collections.abc import Sequence
+import itertools
 import math
 import numbers
 
@@ -31,7 +32,6 @@ from optuna_sotl._scoring import COMPARED_STATES
 from optuna_sotl._scoring import scores_of_trials
 from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SelfCalibratingEstimator
-from optuna_sotl.pruners._sotl import _has_at_least
 from optuna_sotl.rules import should_prune_dominated
 
 
@@ -225,3 +225,11 @@ def _costs(trial: FrozenTrial, names: tuple[str, ...]) -> list[float]:
             )
         costs.append(float(value))
     return costs
+
+
+def _has_at_least(count: int, trials: list[FrozenTrial], state: TrialState) -> bool:
+    # Stops at the count-th match: start-up is decided without a pass over a large study.
+    if count == 0:
+        return True
+    matching = (other for other in trials if other.state == state)
+    return next(itertools.islice(matching, count - 1, None), None) is not None
