@@ -16,8 +16,14 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from bisect import insort
+from collections.abc import Callable
+from collections.abc import Sequence
 import dataclasses
 import math
+from typing import Any
+from typing import Protocol
+from typing import TYPE_CHECKING
+from typing import TypeAlias
 import zlib
 
 import numpy as np
@@ -28,9 +34,19 @@ from optuna_sotl.rules import percentile_of_sorted
 from optuna_sotl.rules import percentile_prunes
 
 
+if TYPE_CHECKING:
+    import optuna
+
+    from optuna_sotl.estimators import BaseEstimator
+    from optuna_sotl.estimators import SelfCalibratingEstimator
+
+
 COMPLETE, PRUNED, FAIL, MISSING = 0, 1, 2, 3
 # A sampler that only proposes architectures missing from the file would loop forever.
 MAX_MISSING_IN_A_ROW = 10_000
+
+# A pruner option's value: a count, a percentile, ``"auto"`` or an estimator's short name.
+OptionValue: TypeAlias = str | int | float
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,7 +99,14 @@ class ReplayData:
         cached = self._scores.get(estimator_name)
         if cached is not None:
             return cached
+        from optuna_sotl.estimators import BaseEstimator
+
         estimator = make_estimator(estimator_name)
+        if not isinstance(estimator, BaseEstimator):
+            raise ValueError(
+                f"estimator {estimator_name!r} scores a set of trials, not each curve on its own; "
+                "the array replay cannot score it."
+            )
         matrix = np.asfortranarray(np.where(np.isinf(self.train_loss), np.inf, self.train_loss))
         out = np.empty_like(matrix)
         for step in range(self.n_epochs):
@@ -137,7 +160,7 @@ def estimator_name(estimator: object) -> str:
     raise ValueError(f"no short name for {estimator!r}.")
 
 
-def make_estimator(name: str) -> object:
+def make_estimator(name: str) -> BaseEstimator | SelfCalibratingEstimator:
     """An estimator from its short name: ``sotl-e``, ``sotl-e3``, ``sotl``, ``ema0.9``
     (``SoTLEMA(newest_weight=0.9)``), ``auto`` (a SelfCalibratingEstimator)."""
     from optuna_sotl.estimators import SoTL
@@ -160,6 +183,14 @@ def make_estimator(name: str) -> object:
 # ---------------------------------------------------------------------------------------------
 # Array pruners. Protocol: begin(number, row) when a trial starts, step(t) -> prune? after it
 # reports step t, end(state) when it stops (COMPLETE, PRUNED or FAIL).
+
+
+class _ArrayPruner(Protocol):
+    def begin(self, number: int, row: int) -> None: ...
+
+    def step(self, t: int) -> bool: ...
+
+    def end(self, state: int) -> None: ...
 
 
 class _NoPruner:
@@ -248,7 +279,7 @@ class _SoTLHalving:
         self._n_epochs = scores.shape[1]
         self._members: list[list[float]] = [[] for _ in range(self._n_epochs)]
         self._is_rung: list[bool] = []
-        self._min_resource = None
+        self._min_resource: int | None = None
         if min_resource is not None:
             self._set_min_resource(min_resource)
 
@@ -404,7 +435,9 @@ class _OptunaHalving:
 class _Brackets:
     """Hyperband: a trial's bracket is drawn from (study name, number); rungs per bracket."""
 
-    def __init__(self, study_name: str, budgets: list[int], brackets: list) -> None:
+    def __init__(
+        self, study_name: str, budgets: list[int], brackets: Sequence[_ArrayPruner]
+    ) -> None:
         self._name, self._budgets, self._brackets = study_name, budgets, brackets
 
     def bracket_of(self, number: int) -> int:
@@ -437,7 +470,7 @@ class PrunerSpec:
     """
 
     kind: str
-    options: tuple[tuple[str, object], ...] = ()
+    options: tuple[tuple[str, OptionValue], ...] = ()
 
     @property
     def report(self) -> str:
@@ -449,7 +482,7 @@ class PrunerSpec:
             return "baseline"
         return "sotl" if self.kind.startswith("sotl") else "optuna"
 
-    def option(self, key: str, default: object) -> object:
+    def option(self, key: str, default: OptionValue) -> OptionValue:
         """The option ``key``: given, else the real class's default (so that an entry without
         options is the class as users construct it), else ``default``."""
         given = dict(self.options)
@@ -485,7 +518,7 @@ class PrunerSpec:
         return f"{names[self.kind]}({args}){signal}"
 
     # The array pruner for one study.
-    def build_array(self, data: ReplayData, study_name: str) -> object:
+    def build_array(self, data: ReplayData, study_name: str) -> _ArrayPruner:
         opt = self.option
         if self.kind == "none":
             return _NoPruner()
@@ -538,14 +571,15 @@ class PrunerSpec:
         raise ValueError(f"unknown pruner kind {self.kind!r}.")
 
     # The real pruner object (for the differential test and the TPE runs).
-    def build_real(self, n_epochs: int) -> object:
+    def build_real(self, n_epochs: int) -> optuna.pruners.BasePruner:
         import optuna
 
         from optuna_sotl import SoTLHyperbandPruner
         from optuna_sotl import SoTLPruner
         from optuna_sotl import SoTLSuccessiveHalvingPruner
 
-        kwargs = {k: v for k, v in self.options if k != "estimator"}
+        # Checked by the constructors, as when users pass them.
+        kwargs: dict[str, Any] = {k: v for k, v in self.options if k != "estimator"}
         if self.kind == "none":
             return optuna.pruners.NopPruner()
         if self.kind == "median":
@@ -570,7 +604,7 @@ class PrunerSpec:
         return self.kind in ("hyperband", "sotl-hyperband")
 
 
-def _class_defaults(kind: str) -> dict[str, object]:
+def _class_defaults(kind: str) -> dict[str, OptionValue]:
     import inspect
 
     import optuna
@@ -591,7 +625,7 @@ def _class_defaults(kind: str) -> dict[str, object]:
         return {}
     defaults = {
         name: parameter.default
-        for name, parameter in inspect.signature(cls.__init__).parameters.items()
+        for name, parameter in inspect.signature(cls).parameters.items()
         if parameter.default is not inspect.Parameter.empty
     }
     if "estimator" in defaults:
@@ -602,8 +636,8 @@ def _class_defaults(kind: str) -> dict[str, object]:
     return defaults
 
 
-def _resource(value: object) -> int | None:
-    return None if value == "auto" else int(value)  # type: ignore[call-overload]
+def _resource(value: OptionValue) -> int | None:
+    return None if value == "auto" else int(value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -643,7 +677,7 @@ class _RegularizedEvolution:
 
     def __init__(
         self, data: ReplayData, seed: int, population: int, tournament: int, signal: str,
-        bracket_of: object = None,
+        bracket_of: Callable[[int], int] | None = None,
     ) -> None:
         data.build_space()
         self._data, self._seed = data, seed
@@ -721,17 +755,6 @@ class SamplerSpec:
     population_size: int = 20
     tournament_size: int = 5
 
-    def explicit(self) -> PrunerSpec:
-        """This spec with every argument the class defaults spelled out (``max_resource``
-        excepted: the replay passes the file's epochs), so that it keeps meaning the same
-        pruner when a class's defaults change."""
-        given = dict(self.options)
-        filled = dict(given)
-        for key, value in _class_defaults(self.kind).items():
-            if key not in given and key not in ("max_resource", "self"):
-                filled[key] = value
-        return PrunerSpec(self.kind, tuple(sorted(filled.items())))
-
     def describe(self) -> str:
         if self.kind == "random":
             return "uniform random architectures (seed k: the same stream under every pruner)"
@@ -740,11 +763,16 @@ class SamplerSpec:
             f"tournament_size={self.tournament_size})"
         )
 
-    def build_array(self, data: ReplayData, seed: int, pruner: PrunerSpec, arrays: object):
+    def build_array(
+        self, data: ReplayData, seed: int, pruner: PrunerSpec, arrays: _ArrayPruner
+    ) -> _RandomRows | _RegularizedEvolution:
         if self.kind == "random":
             return _RandomRows(data, seed)
         if self.kind == "re":
-            bracket = arrays.bracket_of if pruner.is_hyperband else None  # type: ignore[attr-defined]
+            bracket = None
+            if pruner.is_hyperband:
+                assert isinstance(arrays, _Brackets)  # a Hyperband kind's array pruner
+                bracket = arrays.bracket_of
             return _RegularizedEvolution(
                 data, seed, self.population_size, self.tournament_size, pruner.report, bracket
             )
@@ -785,7 +813,7 @@ def fast_replay(
     n_epochs = data.n_epochs
     final_val = data.final_val.tolist() if data.higher else (-data.final_val).tolist()
     top = data.top
-    begin, step, end = arrays.begin, arrays.step, arrays.end  # type: ignore[attr-defined]
+    begin, step, end = arrays.begin, arrays.step, arrays.end
     no_pruning = isinstance(arrays, _NoPruner)
     spent = number = 0
     best = -math.inf

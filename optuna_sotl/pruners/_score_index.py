@@ -23,6 +23,8 @@ from collections.abc import Callable
 from collections.abc import Sequence
 import threading
 from typing import Any
+from typing import cast
+from typing import TYPE_CHECKING
 import weakref
 
 import numpy as np
@@ -33,6 +35,11 @@ from optuna.trial import TrialState
 from optuna_sotl._scoring import FINISHED_STATES
 from optuna_sotl._scoring import score_at_step
 from optuna_sotl._scoring import scores_of_trials
+
+
+if TYPE_CHECKING:
+    from optuna_sotl.estimators import BaseEstimator
+    from optuna_sotl.estimators import SelfCalibratingEstimator
 
 
 # Trials that may still join the comparison: re-read on every call until they finish.
@@ -70,11 +77,12 @@ class _Study:
         ``trials`` is the whole study; when it is numbered 0 .. n - 1 in order, as every Optuna
         storage returns it, only new and unsettled trials are looked at.
         """
+        by_number: Sequence[FrozenTrial | None] = trials
         if trials and trials[-1].number != len(trials) - 1:
-            trials = _by_number(trials)
+            by_number = _by_number(trials)
         unsettled = []
-        for number in [*self.unsettled, *range(self.n_read, len(trials))]:
-            trial = trials[number]
+        for number in [*self.unsettled, *range(self.n_read, len(by_number))]:
+            trial = by_number[number]
             if trial is None:
                 continue
             if trial.state in _UNSETTLED_STATES:
@@ -84,7 +92,7 @@ class _Study:
                 self.finished_numbers.add(number)
                 self.n_complete += trial.state == TrialState.COMPLETE
             # A FAIL trial is left out for good: it never reports again.
-        self.n_read = len(trials)
+        self.n_read = len(by_number)
         self.unsettled = [trial.number for trial in unsettled]
         return unsettled
 
@@ -115,7 +123,10 @@ class ScoreIndex:
                 own_score, other_scores = compared
     """
 
-    def __init__(self, estimator: object) -> None:
+    def __init__(self, estimator: BaseEstimator | SelfCalibratingEstimator) -> None:
+        self._reset(estimator)
+
+    def _reset(self, estimator: BaseEstimator | SelfCalibratingEstimator) -> None:
         self._estimator = estimator
         # A storage's studies live and die with it; the study id is fixed for the storage.
         self._studies: weakref.WeakKeyDictionary[Any, dict[int, _Study]] = (
@@ -162,7 +173,9 @@ class ScoreIndex:
                 chosen = mine if chosen is None else chosen & mine
             if scored:
                 finished = entry.scores if chosen is None else entry.scores[chosen]
-                scores = score_at_step(self._estimator, [trial, *running], step)
+                # Without ``score_trials`` it is a curve estimator (a BaseEstimator).
+                curve_estimator = cast("BaseEstimator", self._estimator)
+                scores = score_at_step(curve_estimator, [trial, *running], step)
                 return float(scores[0]), np.concatenate([finished, scores[1:]])
             finished_trials = entry.trials
             if chosen is not None:
@@ -188,8 +201,8 @@ class ScoreIndex:
     def __getstate__(self) -> dict[str, object]:
         return {"estimator": self._estimator}
 
-    def __setstate__(self, state: dict[str, object]) -> None:
-        self.__init__(state["estimator"])  # type: ignore[misc]
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._reset(state["estimator"])
 
     def __repr__(self) -> str:
         return f"ScoreIndex(estimator={self._estimator!r})"

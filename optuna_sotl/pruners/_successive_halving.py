@@ -151,7 +151,9 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
         if self._rung_of_step(step) is None:
             return False
 
-        own_score, other_scores = self._index.scores_at(study, trial, step, keep=in_same_bracket)
+        compared = self._index.scores_at(study, trial, step, keep=in_same_bracket)
+        assert compared is not None  # None only below a min_complete, and none is given
+        own_score, other_scores = compared
         if not math.isfinite(own_score):
             return True
         return not is_promoted(

@@ -1,4 +1,4 @@
-"""The pruners' decisions as pure functions of numbers, shared by the pruner classes and the replay.
+"""The pruners' decisions as pure functions of numbers, used by the pruner classes and the replay.
 
 A pruner class reads the scores of the trials at a step out of a storage; the fast replay of
 :mod:`optuna_sotl.curves` keeps them in sorted lists. Both call these functions, so the decision
