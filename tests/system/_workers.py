@@ -111,6 +111,7 @@ def run_worker(config: dict[str, Any]) -> None:
     import optuna
     from optuna.trial import TrialState
 
+    from optuna_sotl import SoTLE
     from optuna_sotl import SoTLPruner
     from optuna_sotl import SoTLReporter
 
@@ -131,6 +132,8 @@ def run_worker(config: dict[str, Any]) -> None:
             percentile=config.get("percentile", PERCENTILE),
             n_startup_trials=N_STARTUP_TRIALS,
             n_warmup_steps=N_WARMUP_STEPS,
+            # The tests check each decision against the stored loss at the step: SoTL-E(1).
+            estimator=SoTLE(1),
         ),
     )
 

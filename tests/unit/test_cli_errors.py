@@ -63,7 +63,7 @@ def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
 # --- output paths, checked before any work (item 3) -------------------------------------------
 
 
-@pytest.mark.parametrize("option", ["--traces", "--csv", "--plot"])
+@pytest.mark.parametrize("option", ["--csv", "--plot"])
 def test_curves_search_checks_every_output_before_it_computes(
     tmp_path: Path, capsys, no_work, option: str
 ) -> None:
