@@ -32,6 +32,7 @@ from optuna_sotl._scoring import COMPARED_STATES
 from optuna_sotl._scoring import scores_of_trials
 from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SelfCalibratingEstimator
+from optuna_sotl.pruners._sotl import is_check_step
 from optuna_sotl.rules import should_prune_dominated
 
 
@@ -150,7 +151,7 @@ class SoTLParetoPruner(BasePruner):
             return True
         # Read before any start-up or warm-up rule, so a missing cost fails at the first epoch.
         own_costs = _costs(trial, self._cost_attrs)
-        if step < self._n_warmup_steps or not self._is_check_step(trial, step):
+        if not is_check_step(trial, step, self._n_warmup_steps, self._interval_steps):
             return False
 
         trials = study.get_trials(deepcopy=False, states=COMPARED_STATES)
@@ -173,15 +174,6 @@ class SoTLParetoPruner(BasePruner):
         for row, other in enumerate(others, start=1):
             points[row, 1:] = _costs(other, self._cost_attrs)
         return should_prune_dominated(points[0], points[1:], self._fraction)
-
-    def _is_check_step(self, trial: FrozenTrial, step: int) -> bool:
-        # The same schedule as SoTLPruner: a check missed on an unreported step is made next.
-        if self._interval_steps == 1:
-            return True
-        due = (step - self._n_warmup_steps) // self._interval_steps * self._interval_steps
-        due += self._n_warmup_steps
-        previous = max((s for s in trial.intermediate_values if s < step), default=-1)
-        return previous < due
 
     def __repr__(self) -> str:
         return (

@@ -111,7 +111,7 @@ class SoTLPruner(BasePruner):
             return False
         if not math.isfinite(trial.intermediate_values[step]):
             return True
-        if step < self._n_warmup_steps or not self._is_check_step(trial, step):
+        if not is_check_step(trial, step, self._n_warmup_steps, self._interval_steps):
             return False
 
         compared = self._index.scores_at(study, trial, step, min_complete=self._n_startup_trials)
@@ -122,14 +122,6 @@ class SoTLPruner(BasePruner):
             return False
         return self._rule.should_prune(own_score, other_scores)
 
-    def _is_check_step(self, trial: FrozenTrial, step: int) -> bool:
-        if self._interval_steps == 1:
-            return True
-        due = (step - self._n_warmup_steps) // self._interval_steps * self._interval_steps
-        due += self._n_warmup_steps
-        previous = max((s for s in trial.intermediate_values if s < step), default=-1)
-        return previous < due
-
     def __repr__(self) -> str:
         return (
             f"SoTLPruner(percentile={self.percentile!r}, "
@@ -137,3 +129,19 @@ class SoTLPruner(BasePruner):
             f"interval_steps={self._interval_steps}, n_min_trials={self._n_min_trials}, "
             f"estimator={self._estimator!r})"
         )
+
+
+def is_check_step(
+    trial: FrozenTrial, step: int, n_warmup_steps: int, interval_steps: int
+) -> bool:
+    """Whether ``step`` is a check: past the warm-up, then every ``interval_steps``.
+
+    A check that fell on a step the trial did not report is made at the next step it reports.
+    """
+    if step < n_warmup_steps:
+        return False
+    if interval_steps == 1:
+        return True
+    due = (step - n_warmup_steps) // interval_steps * interval_steps + n_warmup_steps
+    previous = max((s for s in trial.intermediate_values if s < step), default=-1)
+    return previous < due
