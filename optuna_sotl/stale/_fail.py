@@ -14,11 +14,17 @@ import math
 import numbers
 
 import optuna
-from optuna.storages import RetryHeartbeatStaleTrialCallback
+import optuna.storages
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from optuna_sotl._checks import check_optional_count
+
+
+# Optuna 5 named it RetryHeartbeatStaleTrialCallback; 4.x (which we support) has only the old name.
+RetryHeartbeatStaleTrialCallback = getattr(
+    optuna.storages, "RetryHeartbeatStaleTrialCallback", optuna.storages.RetryFailedTrialCallback
+)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,6 @@ import warnings
 
 import numpy as np
 import optuna
-from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 import pytest
 
@@ -23,6 +22,7 @@ from optuna_sotl import SoTLPruner
 from optuna_sotl import SoTLReporter
 from optuna_sotl import SoTLReporterWarning
 from optuna_sotl.reporter._reporter import MAX_STEP
+from optuna_sotl.stale._fail import RetryHeartbeatStaleTrialCallback
 
 
 def stored(study: optuna.Study, trial: optuna.Trial) -> optuna.trial.FrozenTrial:
