@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterable
 from collections.abc import Iterator
 import importlib.util
@@ -43,6 +44,14 @@ _PASSWORD_IN_QUERY = re.compile(r"(?P<head>[?&;](?:password|passwd|pwd)=)[^&\r\n
 # A password shorter than this is not searched for verbatim: replacing every "ab" in a message
 # would garble it. The URL-shaped masking above still hides it.
 _MIN_VERBATIM = 4
+
+
+def add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--storage URL`` and ``--study NAME``, the same for every command that opens a study."""
+    parser.add_argument("--storage", required=True, help="the study's storage URL")
+    parser.add_argument(
+        "--study", help="the study's name; may be left out when the storage holds one study"
+    )
 
 
 def mask_password(text: str, *, secrets_of: Iterable[str] = ()) -> str:

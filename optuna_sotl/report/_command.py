@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import optuna
 
 from optuna_sotl._output_paths import check_output_paths
+from optuna_sotl._storage_url import add_study_arguments
 from optuna_sotl._storage_url import mask_password
 from optuna_sotl._storage_url import open_existing_storage
 
@@ -33,10 +34,7 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
         help="rank a study's trials by SoTL-E; --png, --to-dashboard",
         description=_DESCRIPTION,
     )
-    parser.add_argument("--storage", required=True, help="the study's storage URL")
-    parser.add_argument(
-        "--study", help="the study's name; may be left out when the storage holds one study"
-    )
+    add_study_arguments(parser)
     parser.add_argument(
         "--step",
         type=int,

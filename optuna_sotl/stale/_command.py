@@ -7,6 +7,7 @@ import math
 
 import optuna
 
+from optuna_sotl._storage_url import add_study_arguments
 from optuna_sotl._storage_url import mask_password
 from optuna_sotl._storage_url import open_existing_storage
 
@@ -27,10 +28,7 @@ def add_fail_stale_parser(subparsers: argparse._SubParsersAction) -> None:
         help="fail and re-queue RUNNING trials older than an age (storages without heartbeat)",
         description=_DESCRIPTION,
     )
-    parser.add_argument("--storage", required=True, help="the study's storage URL")
-    parser.add_argument(
-        "--study", help="the study's name; may be left out when the storage holds one study"
-    )
+    add_study_arguments(parser)
     parser.add_argument(
         "--older-than",
         type=float,
