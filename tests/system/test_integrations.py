@@ -51,7 +51,8 @@ def studies(tmp_path: pathlib.Path) -> Iterator[list[tuple[StorageSupplier, str]
         yield opened
 
 
-def run_job(argv: list[str], timeout: float) -> None:
+def run_job(argv: list[str], timeout: float, *, check: bool = True) -> str | None:
+    """Run a job; return None on success, else its stderr (``check=False``) or fail the test."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONWARNINGS": "ignore"}
     try:
         result = subprocess.run(
@@ -64,7 +65,10 @@ def run_job(argv: list[str], timeout: float) -> None:
         )
     except subprocess.TimeoutExpired as error:
         pytest.fail(f"a rank hung: {argv[0]} did not end within {timeout} s\n{error.stderr}")
-    assert result.returncode == 0, result.stderr[-4000:]
+    if result.returncode == 0:
+        return None
+    assert not check, result.stderr[-4000:]
+    return result.stderr
 
 
 def check_study(
@@ -136,12 +140,24 @@ def test_lightning_ddp_spawn_two_ranks(tmp_path: pathlib.Path) -> None:
     # Each fit spawns the ranks anew (slow): two trials, pruned then complete, on SQLite.
     pytest.importorskip("lightning")
     supplier = StorageSupplier("sqlite", tmp_path, None)
+    job = str(JOBS / "_lightning_job.py")
     with supplier as storage:
-        name = supplier.study_name()
-        optuna.create_study(storage=storage, study_name=name)
-        job = str(JOBS / "_lightning_job.py")
-        run_job([job, "ddp_spawn", "2", "2", str(tmp_path), supplier.url, name], timeout=400)
-        check_study(supplier, name, tmp_path, n_trials=2, ranks=2)
+        for attempt in range(2):
+            out_dir = tmp_path / f"attempt-{attempt}"
+            out_dir.mkdir()
+            name = supplier.study_name()
+            optuna.create_study(storage=storage, study_name=name)
+            argv = [job, "ddp_spawn", "2", "2", str(out_dir), supplier.url, name]
+            stderr = run_job(argv, timeout=400, check=False)
+            # A spawned CPU rank sometimes aborts in torch's own teardown after fit has ended
+            # ("terminate called without an active exception", seen in 1 of 3 runs here); one
+            # fresh attempt is allowed for exactly that, and every check runs on the attempt
+            # that passed.
+            if stderr is None:
+                break
+            teardown_abort = "terminate called without an active exception" in stderr
+            assert attempt == 0 and teardown_abort, stderr[-4000:]
+        check_study(supplier, name, out_dir, n_trials=2, ranks=2)
 
 
 def test_torch_ddp_two_ranks(tmp_path: pathlib.Path) -> None:
