@@ -7,8 +7,6 @@ cut off by the budget) at the same step.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import optuna
 import pytest
@@ -20,17 +18,12 @@ from optuna_sotl.curves._replay import ReplayData
 from optuna_sotl.curves._replay import SamplerSpec
 from optuna_sotl.curves._search import optuna_replay
 from optuna_sotl.curves._search_configs import PRUNERS
+from tests.conftest import data_path
 
 
 def _data_path() -> str:
-    folder = os.environ.get("OPTUNA_SOTL_DATA")
-    here = os.path.dirname(os.path.abspath(__file__))
-    candidates = [os.path.join(folder, "spikenas_cifar10.npz")] if folder else []
-    candidates.append(os.path.join(here, "..", "..", "shared", "data", "spikenas_cifar10.npz"))
-    for path in candidates:
-        if os.path.exists(path):
-            return path
-    pytest.skip("spikenas_cifar10.npz not found (set OPTUNA_SOTL_DATA)")
+    # The module-scoped fixture below cannot take the function-scoped ``spikenas_path``.
+    return str(data_path("spikenas_cifar10.npz"))
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
@@ -152,12 +151,9 @@ def test_bad_curves_or_budget(curves, budget, error, fragment) -> None:
         SoTL()(curves, budget)
 
 
-def test_sotl_ema_on_the_shared_curves_gives_the_authors_figures() -> None:
+def test_sotl_ema_on_the_shared_curves_gives_the_authors_figures(spikenas_path) -> None:
     """The authors' TSE-EMA (μ = 0.9) on the shared SpikeNAS-Bench curves (issue 12's figures)."""
-    directory = os.environ.get("OPTUNA_SOTL_DATA")
-    path = os.path.join(directory, "spikenas_cifar10.npz") if directory else ""
-    if not os.path.exists(path):
-        pytest.skip("set OPTUNA_SOTL_DATA to the folder holding spikenas_cifar10.npz")
+    path = str(spikenas_path)
     from scipy import stats
 
     with np.load(path, allow_pickle=False) as data:
