@@ -54,6 +54,19 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def study_name_in(storage: optuna.storages.BaseStorage, name: str | None, where: str) -> str:
+    """``--study``'s name checked against the storage, or its only study when left out."""
+    names = optuna.get_all_study_names(storage)
+    listed = ", ".join(repr(n) for n in sorted(names)[:20]) or "none"
+    if name is None:
+        if len(names) == 1:
+            return names[0]
+        raise ValueError(f"--study is needed: {where} holds {len(names)} studies ({listed}).")
+    if name not in names:
+        raise ValueError(f"--study {name!r} is not in {where}; its studies: {listed}.")
+    return name
+
+
 def mask_password(text: str, *, secrets_of: Iterable[str] = ()) -> str:
     """Replace every password in ``text`` with ``***`` so that logs and errors never show it.
 

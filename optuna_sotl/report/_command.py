@@ -13,6 +13,7 @@ from optuna_sotl._output_paths import check_output_paths
 from optuna_sotl._storage_url import add_study_arguments
 from optuna_sotl._storage_url import mask_password
 from optuna_sotl._storage_url import open_existing_storage
+from optuna_sotl._storage_url import study_name_in
 
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def run_report(args: argparse.Namespace) -> int:
     where = mask_password(args.storage, secrets_of=[args.storage])
     # Reading a report must not create a database file or hang on a server that is down.
     storage = open_existing_storage(args.storage)
-    study_name = _study_name(storage, args.study, where)
+    study_name = study_name_in(storage, args.study, where)
     study = optuna.load_study(study_name=study_name, storage=storage)
     ranking = rank_study(study, step=args.step, estimator=estimator)
     if ranking.step is None:
@@ -127,15 +128,3 @@ def _import_matplotlib() -> None:
         import matplotlib  # noqa: F401
     except ImportError as error:
         raise ImportError("--png needs matplotlib: pip install 'optuna-sotl[plot]'.") from error
-
-
-def _study_name(storage: optuna.storages.BaseStorage, name: str | None, where: str) -> str:
-    names = optuna.get_all_study_names(storage)
-    listed = ", ".join(repr(n) for n in sorted(names)[:20]) or "none"
-    if name is None:
-        if len(names) == 1:
-            return names[0]
-        raise ValueError(f"--study is needed: {where} holds {len(names)} studies ({listed}).")
-    if name not in names:
-        raise ValueError(f"--study {name!r} is not in {where}; its studies: {listed}.")
-    return name

@@ -10,6 +10,7 @@ import optuna
 from optuna_sotl._storage_url import add_study_arguments
 from optuna_sotl._storage_url import mask_password
 from optuna_sotl._storage_url import open_existing_storage
+from optuna_sotl._storage_url import study_name_in
 
 
 _DESCRIPTION = """\
@@ -62,7 +63,7 @@ def run_fail_stale(args: argparse.Namespace) -> int:
         raise ValueError(f"--max-retry cannot be negative, got {args.max_retry}.")
     where = mask_password(args.storage, secrets_of=[args.storage])
     storage = open_existing_storage(args.storage)
-    study_name = _study_name(storage, args.study, where)
+    study_name = study_name_in(storage, args.study, where)
     study = optuna.load_study(study_name=study_name, storage=storage)
     if args.dry_run:
         stale = find_stale_trials(study, older_than=args.older_than)
@@ -87,15 +88,3 @@ def run_fail_stale(args: argparse.Namespace) -> int:
     n_failed = sum(result.failed for result in results)
     print(f"{n_failed} stale trial(s) failed in study {study_name!r} ({where}).")
     return 0
-
-
-def _study_name(storage: optuna.storages.BaseStorage, name: str | None, where: str) -> str:
-    names = optuna.get_all_study_names(storage)
-    listed = ", ".join(repr(n) for n in sorted(names)[:20]) or "none"
-    if name is None:
-        if len(names) == 1:
-            return names[0]
-        raise ValueError(f"--study is needed: {where} holds {len(names)} studies ({listed}).")
-    if name not in names:
-        raise ValueError(f"--study {name!r} is not in {where}; its studies: {listed}.")
-    return name
