@@ -38,9 +38,10 @@ NOTES = """\
   `SoTLSuccessiveHalvingPruner` and `SoTLHyperbandPruner` are the functions of
   `optuna_sotl.rules` that the classes call, on the same scores; Optuna's `PercentilePruner`
   (MedianPruner), `SuccessiveHalvingPruner` and `HyperbandPruner` are mirrored from Optuna's code,
-  fed `val_acc` (how users configure them today). `tests/test_replay.py` runs real Optuna
-  studies, through `SoTLReporter` and the real pruner classes, for several seeds of every pruner
-  kind and checks that every trial proposes the same architecture and stops at the same step.
+  fed `val_acc` (how users configure them today). `tests/unit/curves/test_replay.py` runs real
+  Optuna studies, through `SoTLReporter` and the real pruner classes, for several seeds of every
+  pruner kind and checks that every trial proposes the same architecture and stops at the same
+  step.
 - Random sampling draws architectures uniformly from the file; seed k gives the same proposals
   under every pruner, so differences between pruners are paired. Regularised evolution is
   `RegularizedEvolutionSampler(population_size=20, tournament_size=5)` reproduced draw for draw
@@ -87,7 +88,7 @@ def main() -> int:
         help="rebuild the markdown, CSV and plot from the saved runs instead of searching",
     )
     args = parser.parse_args()
-    if not args.from_traces:
+    if not args.from_results:
         args.data = require_data(args.data)
 
     for suffix in (".md", ".csv", ".png"):
