@@ -345,6 +345,12 @@ def main() -> int:
     return 0
 
 
+def _default_sotl_pruner() -> str:
+    from optuna_sotl import SoTLPruner
+
+    return repr(SoTLPruner())
+
+
 def _commit() -> str:
     import subprocess
 
@@ -375,8 +381,9 @@ def write_results(
         "",
         f"Median of {args.repeats} `trial.should_prune()` calls per pruner (after one call each "
         "that is not in the median, shown as *first call*) for a RUNNING trial in a study of N "
-        "finished trials. Both pruners use their defaults (`SoTLPruner()`: SoTL-E, E=1; "
-        "`MedianPruner()`), share the study and the storage object (for SQLite and PostgreSQL "
+        "finished trials. Both pruners use their defaults (`SoTLPruner()`, that is "
+        f"`{_default_sotl_pruner()}`; `MedianPruner()`), share the study and the storage "
+        "object (for SQLite and PostgreSQL "
         "Optuna's cached RDB storage, what a storage URL gives; its cache of finished trials is "
         "filled by `study.ask()` before the timing), and are called alternately, call by call, "
         "in alternating order: the machine is shared with other jobs, and alternation makes "

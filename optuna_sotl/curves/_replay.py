@@ -749,7 +749,8 @@ class _RegularizedEvolution:
 
 @dataclasses.dataclass(frozen=True)
 class SamplerSpec:
-    """``random`` (uniform rows, paired by seed) or ``re`` (regularised evolution)."""
+    """``random`` (uniform rows, paired by seed), ``re`` (regularised evolution) or ``tpe`` (real
+    Optuna studies only)."""
 
     kind: str
     population_size: int = 20
@@ -758,6 +759,11 @@ class SamplerSpec:
     def describe(self) -> str:
         if self.kind == "random":
             return "uniform random architectures (seed k: the same stream under every pruner)"
+        if self.kind == "tpe":
+            return (
+                "TPESampler(seed=k) (a real Optuna study); with this package's pruners "
+                "SoTLSampler(TPESampler(seed=k), estimator=the pruner's)"
+            )
         return (
             f"RegularizedEvolutionSampler(population_size={self.population_size}, "
             f"tournament_size={self.tournament_size})"

@@ -25,6 +25,7 @@ from optuna_sotl.curves._loader import load_curves
 from optuna_sotl.curves._replay import COMPLETE
 from optuna_sotl.curves._replay import FAIL
 from optuna_sotl.curves._replay import fast_replay
+from optuna_sotl.curves._replay import make_estimator
 from optuna_sotl.curves._replay import MISSING
 from optuna_sotl.curves._replay import PRUNED
 from optuna_sotl.curves._replay import PrunerSpec
@@ -244,6 +245,7 @@ def optuna_replay(
 
     from optuna_sotl import RegularizedEvolutionSampler
     from optuna_sotl import SoTLReporter
+    from optuna_sotl import SoTLSampler
 
     data = ReplayData(curves)
     data.build_space()
@@ -254,6 +256,13 @@ def optuna_replay(
     elif sampler.kind == "re":
         real_sampler = RegularizedEvolutionSampler(
             sampler.population_size, sampler.tournament_size, seed=seed
+        )
+    elif pruner.report == "train_loss":
+        # Plain TPE would read pruned trials' training losses in the study's direction (the
+        # highest loss as the best); this package's set-up hands it SoTL scores instead.
+        real_sampler = SoTLSampler(
+            optuna.samplers.TPESampler(seed=seed),
+            estimator=make_estimator(str(pruner.option("estimator", "sotl-e"))),
         )
     else:  # "tpe": Optuna's defaults, what a user gets today
         real_sampler = optuna.samplers.TPESampler(seed=seed)

@@ -8,6 +8,7 @@ from typing import Any
 import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
 
 from optuna_sotl._scoring import scores_by_step
 from optuna_sotl._scoring import UNFINISHED_STATES
@@ -30,6 +31,7 @@ class ScoreTransform:
     def __init__(self, estimator: BaseEstimator) -> None:
         self._estimator = estimator
         self._cache: dict[tuple[bool, tuple[tuple[int, float], ...]], dict[int, float]] = {}
+        self._pruned_views: dict[tuple[Any, ...], FrozenTrial] = {}
 
     def __call__(self, trials: list[FrozenTrial], maximize: bool) -> list[FrozenTrial]:
         return [self._one(trial, maximize) for trial in trials]
@@ -37,6 +39,19 @@ class ScoreTransform:
     def _one(self, trial: FrozenTrial, maximize: bool) -> FrozenTrial:
         if trial.state not in UNFINISHED_STATES or not trial.intermediate_values:
             return trial
+        # A pruned trial never changes again, and samplers read every trial on every call: its
+        # view is built once (copying and scoring each call cost TPE ten times its own work).
+        # Number, start, length and last loss guard against another storage reusing the id.
+        key = None
+        if trial.state == TrialState.PRUNED:
+            curve = trial.intermediate_values
+            key = (
+                trial._trial_id, trial.number, trial.datetime_start, maximize, len(curve),
+                next(reversed(curve.values())),
+            )
+            cached = self._pruned_views.get(key)
+            if cached is not None:
+                return cached
         values = self.mapped_curve(trial, maximize)
         # A shallow copy: the study's (possibly cached) trial is never modified.
         view = copy.copy(trial)
@@ -44,6 +59,10 @@ class ScoreTransform:
         if trial.values is not None and len(trial.values) == 1:
             # Optuna stores a pruned trial's last intermediate value as its value.
             view.values = [values[max(values)]]
+        if key is not None:
+            if len(self._pruned_views) >= _MAX_CACHED_CURVES:
+                self._pruned_views.clear()
+            self._pruned_views[key] = view
         return view
 
     def mapped_curve(self, trial: FrozenTrial, maximize: bool) -> dict[int, float]:

@@ -341,3 +341,18 @@ def test_invalid_arguments(kwargs, error, fragment) -> None:
     kwargs.setdefault("base_sampler", optuna.samplers.RandomSampler())
     with pytest.raises(error, match=fragment):
         SoTLSampler(**kwargs)
+
+
+def test_a_pruned_trial_view_is_built_once_and_never_shared_across_studies() -> None:
+    # Samplers read every trial on every call; a pruned trial's view is kept, not rebuilt.
+    wrapped = SoTLSampler(optuna.samplers.TPESampler(), estimator=SoTL())
+    first, second = (optuna.create_study(direction="maximize") for _ in range(2))
+    add_pruned(first, 0.1, [2.0, 1.0])
+    add_pruned(second, 0.1, [3.0, 1.0])  # same trial id and last loss in another storage
+    (view,) = the_view(first, wrapped).get_trials(deepcopy=False)
+    (again,) = the_view(first, wrapped).get_trials(deepcopy=False)
+    (other,) = the_view(second, wrapped).get_trials(deepcopy=False)
+    assert again is view
+    assert view.intermediate_values == {0: -2.0, 1: -3.0}
+    assert other.intermediate_values == {0: -3.0, 1: -4.0}
+    assert first.trials[0].intermediate_values == {0: 2.0, 1: 1.0}
