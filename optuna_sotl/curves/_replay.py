@@ -542,12 +542,7 @@ class PrunerSpec:
             ])
         estimator = str(opt("estimator", "sotl-e"))
         if estimator == "auto":
-            # The replay's array version of SelfCalibratingEstimator predates its bootstrap choice
-            # (issue 12); a stale copy would replay a different pruner, so it is refused.
-            raise ValueError(
-                f"configuration {study_name!r}: estimator='auto' (SelfCalibratingEstimator) "
-                "is not supported by the array replay."
-            )
+            return _self_calibrating(self, data, study_name)
         scores = data.scores(estimator)
         if self.kind == "sotl":
             return _SoTLPercentile(
@@ -634,6 +629,32 @@ def _class_defaults(kind: str) -> dict[str, OptionValue]:
     if kind == "median":
         defaults["percentile"] = 50.0
     return defaults
+
+
+def _self_calibrating(spec: PrunerSpec, data: ReplayData, study_name: str) -> _ArrayPruner:
+    """The array pruner with a :class:`~optuna_sotl.SelfCalibratingEstimator` (its own module)."""
+    from optuna_sotl.curves._replay_calibration import CalibratedHalving
+    from optuna_sotl.curves._replay_calibration import CalibratedPercentile
+    from optuna_sotl.estimators._signal_choice import DEFAULT_MIN_CALIBRATION_TRIALS
+
+    opt = spec.option
+    min_trials = DEFAULT_MIN_CALIBRATION_TRIALS  # what SelfCalibratingEstimator() holds
+    if spec.kind == "sotl":
+        return CalibratedPercentile(
+            data, float(opt("percentile", 50.0)), int(opt("n_startup_trials", 5)),
+            int(opt("n_warmup_steps", 0)), int(opt("interval_steps", 1)),
+            int(opt("n_min_trials", 1)), min_trials,
+        )
+    if spec.kind == "sotl-sha":
+        return CalibratedHalving(
+            data, _resource(opt("min_resource", "auto")), int(opt("reduction_factor", 4)),
+            int(opt("min_early_stopping_rate", 0)), int(opt("bootstrap_count", 0)), min_trials,
+        )
+    # Hyperband's brackets would each need their own calibration view (its bracket's trials).
+    raise ValueError(
+        f"configuration {study_name!r}: the array replay has estimator='auto' "
+        f"(SelfCalibratingEstimator) for sotl and sotl-sha only, not {spec.kind!r}."
+    )
 
 
 def _resource(value: OptionValue) -> int | None:
