@@ -32,7 +32,8 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from bisect import insort
-import math
+from collections.abc import Sequence
+from typing import cast
 import weakref
 
 import numpy as np
@@ -164,35 +165,43 @@ class _StudyCalibration:
             return by_sotl_e
         step = self._steps[t]
         step.update()
-        values, ranks = step.values[:, : step.n], step.ranks_with(
-            np.array([self._row_sotl_e[t], self._row_metric[t]])
-        )
-        own_ranks = step.ranks_of(np.array([self._row_sotl_e[t], self._row_metric[t]]))
+        own = np.array([self._row_sotl_e[t], self._row_metric[t]])
+        values = step.values[:, : step.n]
+        ranks, own_ranks = step.ranks_with(own), step.ranks_of(own)
         finite = ~np.isinf(values[0])
-        own_metric = self._row_metric[t]
-        by_metric = pruner.prunes(own_metric, np.where(finite, values[1], np.inf))
+        own_metric = float(own[1])
         if weight is None:
             # Skip the bootstrap when every weight it may return decides alike.
-            difference = ranks - own_ranks[:, None]
-            ends = difference[0] + difference[1]  # twice the difference at weight 1/2
-            better = finite & (difference[0] < 0) & (ends < 0)
-            not_better = ~finite | ((difference[0] > 0) & (ends > 0)) | (
-                (difference[0] == 0) & (difference[1] == 0)
-            )
-            by_blend = pruner.prunes_between(
-                int(np.count_nonzero(better)), step.n - int(np.count_nonzero(not_better)),
-                step.n,
-            )
-            if by_blend is not None and by_blend == by_sotl_e == by_metric:
+            by_metric = pruner.prunes(own_metric, np.where(finite, values[1], np.inf))
+            if by_metric == by_sotl_e and self._blend_decides(
+                pruner, ranks - own_ranks[:, None], finite, by_sotl_e
+            ):
                 return by_sotl_e
             assert key is not None
             weight = self._weights[key] = self._choose(*key)
             if weight == 0.0:
                 return by_sotl_e
         if weight == 1.0:
-            return by_metric
+            return pruner.prunes(own_metric, np.where(finite, values[1], np.inf))
         blend = np.where(finite, blend_ranks(ranks[0], ranks[1], weight), np.inf)
         return pruner.prunes(float(blend_ranks(own_ranks[0], own_ranks[1], weight)), blend)
+
+    @staticmethod
+    def _blend_decides(
+        pruner: _Calibrated, difference: np.ndarray, finite: np.ndarray, decision: bool
+    ) -> bool:
+        """Whether every rank blend with a metric weight in (0, 1/2] makes ``decision``, from
+        the others' rank differences with the own trial (SoTL-E's, the metric's)."""
+        ends = difference[0] + difference[1]  # twice the difference at weight 1/2
+        better = finite & (difference[0] < 0) & (ends < 0)
+        not_better = ~finite | ((difference[0] > 0) & (ends > 0)) | (
+            (difference[0] == 0) & (difference[1] == 0)
+        )
+        n_others = finite.size
+        by_blend = pruner.prunes_between(
+            int(np.count_nonzero(better)), n_others - int(np.count_nonzero(not_better)), n_others
+        )
+        return by_blend == decision
 
     def _key(self, t: int) -> tuple[int, int, int] | None:
         """What the choice at ``t`` depends on (None: too few trials, SoTL-E)."""
@@ -318,7 +327,9 @@ class CalibratedPercentile(_SoTLPercentile, _Calibrated):
         return prune
 
     def prunes(self, own: float, others: np.ndarray) -> bool:
-        return percentile_prunes(own, percentile_of_sorted(np.sort(others), self._percentile))
+        # Only the two interpolated ranks are read: the sorted array serves as a sequence.
+        ordered = cast("Sequence[float]", np.sort(others))
+        return percentile_prunes(own, percentile_of_sorted(ordered, self._percentile))
 
     def prunes_between(self, n_better: int, n_maybe_better: int, n_others: int) -> bool | None:
         # The threshold lies between the two ranks it interpolates: all below the own score
