@@ -87,31 +87,36 @@ class _Ranked:
         self.values = np.empty((2, 64))  # SoTL-E, metric
         self.ranks = np.empty((2, 64))
         self.pending: list[tuple[float, float]] = []
+        # The last joined() answer: a decision's trial then joins the step with the same ranks.
+        self._joined: tuple[tuple[int, tuple[float, float]], np.ndarray, np.ndarray] | None = None
 
     def update(self) -> None:
         for pair in self.pending:
+            others, own = self.joined(pair)
             n = self.n
             if n == self.values.shape[1]:
                 self.values = np.concatenate([self.values, np.empty_like(self.values)], axis=1)
                 self.ranks = np.concatenate([self.ranks, np.empty_like(self.ranks)], axis=1)
-            new = np.array(pair)
-            self.ranks[:, n] = self.ranks_of(new)
-            self.ranks[:, :n] = self.ranks_with(new)
-            self.values[:, n] = new
+            self.ranks[:, :n] = others
+            self.ranks[:, n] = own
+            self.values[:, n] = pair
             self.n = n + 1
         self.pending.clear()
 
-    def ranks_of(self, new: np.ndarray) -> np.ndarray:
-        """Average ranks of ``new`` among the trials and itself."""
+    def joined(self, pair: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+        """The trials' average ranks ``(2, n)`` once ``pair`` joins them, and ``pair``'s."""
+        key = (self.n, pair)
+        if self._joined is not None and self._joined[0] == key:
+            return self._joined[1], self._joined[2]
         values = self.values[:, : self.n]
-        below = np.count_nonzero(values < new[:, None], axis=1)
-        tied = np.count_nonzero(values == new[:, None], axis=1)
-        return below + (tied + 2) / 2.0
-
-    def ranks_with(self, new: np.ndarray) -> np.ndarray:
-        """The trials' average ranks once ``new`` joins them."""
-        values = self.values[:, : self.n]
-        return self.ranks[:, : self.n] + (values > new[:, None]) + 0.5 * (values == new[:, None])
+        new = np.array(pair)[:, None]
+        greater, equal = values > new, values == new
+        n_greater = np.count_nonzero(greater, axis=1)
+        n_equal = np.count_nonzero(equal, axis=1)
+        own = (self.n - n_greater - n_equal) + (n_equal + 2) / 2.0
+        others = self.ranks[:, : self.n] + greater + 0.5 * equal
+        self._joined = (key, others, own)
+        return others, own
 
 
 class _StudyCalibration:
@@ -165,11 +170,11 @@ class _StudyCalibration:
             return by_sotl_e
         step = self._steps[t]
         step.update()
-        own = np.array([self._row_sotl_e[t], self._row_metric[t]])
+        own = (self._row_sotl_e[t], self._row_metric[t])
         values = step.values[:, : step.n]
-        ranks, own_ranks = step.ranks_with(own), step.ranks_of(own)
+        ranks, own_ranks = step.joined(own)
         finite = ~np.isinf(values[0])
-        own_metric = float(own[1])
+        own_metric = own[1]
         if weight is None:
             # Skip the bootstrap when every weight it may return decides alike.
             by_metric = pruner.prunes(own_metric, np.where(finite, values[1], np.inf))
