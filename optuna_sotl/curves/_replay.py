@@ -5,8 +5,10 @@ recorded curves one epoch per step (each step costs one epoch of budget) and is 
 or is cut off when the budget runs out (then it is not a result). The pruners here decide with
 the same functions as the pruner classes (:mod:`optuna_sotl.rules`) on the same scores (the
 estimator applied to the training-loss curve, as the classes score stored intermediate values),
-and Optuna's own pruners are mirrored from their code; ``tests/test_replay.py`` drives real
-Optuna studies with the real classes and checks that every trial stops at the same step.
+and Optuna's own pruners are mirrored from their code; the self-calibrating estimator, which
+scores a set of trials at once, has its own module (:mod:`._replay_calibration`).
+``tests/unit/curves/test_replay.py`` drives real Optuna studies with the real classes and checks
+that every trial stops at the same step.
 
 The final pick is the completed trial with the best final validation result (earliest among
 ties, as ``study.best_trial``); regrets are in points against the best of the file.

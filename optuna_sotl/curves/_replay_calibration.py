@@ -19,21 +19,20 @@ else the completed trials (judged by their objective). A trial whose metric reac
 reported ``t``, so the ``needed``-th largest over every finished trial gives the same target,
 and the deciding trial (its metric stops at ``t`` at most) is never among them.
 
-Two savings keep a run near a second. Average ranks at a step are kept as trials arrive (one
-vector update each) instead of ranking the whole step per decision. And the bootstrap choice
-(most of the cost) is skipped when the decision is the same under every weight it could return:
-SoTL-E (0), the metric (1) and any rank blend (``(0, 0.5]``). A blend's sign of
-``score_j - score_own`` is certain for all those weights when the rank differences (multiples of
-½) agree at both ends of the interval; the margin is then at least ¼, far above rounding, so the
-bounds hold for the floating-point scores too.
+The bootstrap choice is most of the cost (a few ms each; the real estimator pays it too), so
+three savings keep a run to a few seconds. Average ranks at a step are kept as trials arrive
+(one vector update each, reused from the trial's own decision) instead of ranking the whole step
+per decision. And the choice is skipped when the decision is the same under every weight it can
+return: SoTL-E (0), the metric (1) and any rank blend (``(0, 1/2]``). A blend's sign of
+``score_other - score_own`` is the same for all those weights when the rank differences
+(multiples of 1/2) have one sign at both ends of the interval; its size is then at least 1/4,
+far above rounding, so the bound holds for the floating-point scores too.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from bisect import insort
-from collections.abc import Sequence
-from typing import cast
 import weakref
 
 import numpy as np
@@ -45,10 +44,12 @@ from optuna_sotl.curves._replay import PRUNED
 from optuna_sotl.curves._replay import ReplayData
 from optuna_sotl.estimators._signal_choice import blend_ranks
 from optuna_sotl.estimators._signal_choice import choose_signal
+from optuna_sotl.pruners._successive_halving import is_promoted
 from optuna_sotl.rules import asha_promoted
 from optuna_sotl.rules import percentile_bounds
 from optuna_sotl.rules import percentile_of_sorted
 from optuna_sotl.rules import percentile_prunes
+from optuna_sotl.rules import PercentileRule
 
 
 class _Tables:
@@ -108,6 +109,8 @@ class _Ranked:
         key = (self.n, pair)
         if self._joined is not None and self._joined[0] == key:
             return self._joined[1], self._joined[2]
+        # No NaN here: once a trial without the metric reported a step, the step is never ranked
+        # again (the estimator keeps SoTL-E there), so "below" is what is neither above nor tied.
         values = self.values[:, : self.n]
         new = np.array(pair)[:, None]
         greater, equal = values > new, values == new
@@ -281,8 +284,7 @@ class CalibratedHalving(_SoTLHalving, _Calibrated):
         return prune
 
     def prunes(self, own: float, others: np.ndarray) -> bool:
-        n_better = int(np.count_nonzero(others < own))
-        return not asha_promoted(n_better, others.size + 1, self._eta, self._bootstrap)
+        return not is_promoted(own, others, self._eta, self._bootstrap)  # the real pruner's
 
     def prunes_between(self, n_better: int, n_maybe_better: int, n_others: int) -> bool | None:
         low, high = (
@@ -308,6 +310,7 @@ class CalibratedPercentile(_SoTLPercentile, _Calibrated):
             tables.sotl_e, data.loss_finite, percentile, n_startup, n_warmup, interval, n_min
         )
         self._calibration = _StudyCalibration(data, min_trials)
+        self._rule = PercentileRule(percentile)
 
     def begin(self, number: int, row: int) -> None:
         super().begin(number, row)
@@ -332,9 +335,7 @@ class CalibratedPercentile(_SoTLPercentile, _Calibrated):
         return prune
 
     def prunes(self, own: float, others: np.ndarray) -> bool:
-        # Only the two interpolated ranks are read: the sorted array serves as a sequence.
-        ordered = cast("Sequence[float]", np.sort(others))
-        return percentile_prunes(own, percentile_of_sorted(ordered, self._percentile))
+        return self._rule.should_prune(own, others)  # the real pruner's rule object
 
     def prunes_between(self, n_better: int, n_maybe_better: int, n_others: int) -> bool | None:
         # The threshold lies between the two ranks it interpolates: all below the own score
