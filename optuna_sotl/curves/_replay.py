@@ -5,8 +5,10 @@ recorded curves one epoch per step (each step costs one epoch of budget) and is 
 or is cut off when the budget runs out (then it is not a result). The pruners here decide with
 the same functions as the pruner classes (:mod:`optuna_sotl.rules`) on the same scores (the
 estimator applied to the training-loss curve, as the classes score stored intermediate values),
-and Optuna's own pruners are mirrored from their code; ``tests/test_replay.py`` drives real
-Optuna studies with the real classes and checks that every trial stops at the same step.
+and Optuna's own pruners are mirrored from their code; the self-calibrating estimator, which
+scores a set of trials at once, has its own module (:mod:`._replay_calibration`).
+``tests/unit/curves/test_replay.py`` drives real Optuna studies with the real classes and checks
+that every trial stops at the same step.
 
 The final pick is the completed trial with the best final validation result (earliest among
 ties, as ``study.best_trial``); regrets are in points against the best of the file.
@@ -542,12 +544,7 @@ class PrunerSpec:
             ])
         estimator = str(opt("estimator", "sotl-e"))
         if estimator == "auto":
-            # The replay's array version of SelfCalibratingEstimator predates its bootstrap choice
-            # (issue 12); a stale copy would replay a different pruner, so it is refused.
-            raise ValueError(
-                f"configuration {study_name!r}: estimator='auto' (SelfCalibratingEstimator) "
-                "is not supported by the array replay."
-            )
+            return _self_calibrating(self, data, study_name)
         scores = data.scores(estimator)
         if self.kind == "sotl":
             return _SoTLPercentile(
@@ -634,6 +631,32 @@ def _class_defaults(kind: str) -> dict[str, OptionValue]:
     if kind == "median":
         defaults["percentile"] = 50.0
     return defaults
+
+
+def _self_calibrating(spec: PrunerSpec, data: ReplayData, study_name: str) -> _ArrayPruner:
+    """The array pruner with a :class:`~optuna_sotl.SelfCalibratingEstimator` (its own module)."""
+    from optuna_sotl.curves._replay_calibration import CalibratedHalving
+    from optuna_sotl.curves._replay_calibration import CalibratedPercentile
+    from optuna_sotl.estimators._signal_choice import DEFAULT_MIN_CALIBRATION_TRIALS
+
+    opt = spec.option
+    min_trials = DEFAULT_MIN_CALIBRATION_TRIALS  # what SelfCalibratingEstimator() holds
+    if spec.kind == "sotl":
+        return CalibratedPercentile(
+            data, float(opt("percentile", 50.0)), int(opt("n_startup_trials", 5)),
+            int(opt("n_warmup_steps", 0)), int(opt("interval_steps", 1)),
+            int(opt("n_min_trials", 1)), min_trials,
+        )
+    if spec.kind == "sotl-sha":
+        return CalibratedHalving(
+            data, _resource(opt("min_resource", "auto")), int(opt("reduction_factor", 4)),
+            int(opt("min_early_stopping_rate", 0)), int(opt("bootstrap_count", 0)), min_trials,
+        )
+    # Hyperband's brackets would each need their own calibration view (its bracket's trials).
+    raise ValueError(
+        f"configuration {study_name!r}: the array replay has estimator='auto' "
+        f"(SelfCalibratingEstimator) for sotl and sotl-sha only, not {spec.kind!r}."
+    )
 
 
 def _resource(value: OptionValue) -> int | None:
