@@ -37,11 +37,11 @@ import weakref
 
 import numpy as np
 
-from optuna_sotl.curves._replay import _SoTLHalving
-from optuna_sotl.curves._replay import _SoTLPercentile
-from optuna_sotl.curves._replay import COMPLETE
-from optuna_sotl.curves._replay import PRUNED
-from optuna_sotl.curves._replay import ReplayData
+from optuna_sotl.curves._replay_data import COMPLETE
+from optuna_sotl.curves._replay_data import PRUNED
+from optuna_sotl.curves._replay_data import ReplayData
+from optuna_sotl.curves._replay_pruners import _SoTLHalving
+from optuna_sotl.curves._replay_pruners import _SoTLPercentile
 from optuna_sotl.estimators._signal_choice import blend_ranks
 from optuna_sotl.estimators._signal_choice import choose_signal
 from optuna_sotl.pruners._successive_halving import is_promoted
