@@ -31,6 +31,7 @@ far above rounding, so the bound holds for the floating-point scores too.
 
 from __future__ import annotations
 
+import abc
 from bisect import bisect_left
 from bisect import insort
 import weakref
@@ -242,17 +243,17 @@ class _StudyCalibration:
         return choice.metric_weight
 
 
-class _Calibrated:
+class _Calibrated(abc.ABC):
     """What :meth:`_StudyCalibration.decide` asks of a pruner."""
 
+    @abc.abstractmethod
     def prunes(self, own: float, others: np.ndarray) -> bool:
         """The decision on a finite own score and the others' scores (lower is better)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def prunes_between(self, n_better: int, n_maybe_better: int, n_others: int) -> bool | None:
         """The decision if it is the same whenever between ``n_better`` and ``n_maybe_better``
         of the ``n_others`` scores are below the own one (and the rest above or tied)."""
-        raise NotImplementedError
 
 
 class CalibratedHalving(_SoTLHalving, _Calibrated):
