@@ -5,8 +5,10 @@ recorded curves one epoch per step (each step costs one epoch of budget) and is 
 or is cut off when the budget runs out (then it is not a result). The pruners here decide with
 the same functions as the pruner classes (:mod:`optuna_sotl.rules`) on the same scores (the
 estimator applied to the training-loss curve, as the classes score stored intermediate values),
-and Optuna's own pruners are mirrored from their code; ``tests/test_replay.py`` drives real
-Optuna studies with the real classes and checks that every trial stops at the same step.
+and Optuna's own pruners are mirrored from their code; the self-calibrating estimator, which
+scores a set of trials at once, has its own module (:mod:`._replay_calibration`).
+``tests/unit/curves/test_replay.py`` drives real Optuna studies with the real classes and checks
+that every trial stops at the same step.
 
 The final pick is the completed trial with the best final validation result (earliest among
 ties, as ``study.best_trial``); regrets are in points against the best of the file.
@@ -14,444 +16,43 @@ ties, as ``study.best_trial``); regrets are in points against the best of the fi
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from bisect import insort
-from collections.abc import Callable
-from collections.abc import Sequence
 import dataclasses
 import math
 from typing import Any
-from typing import Protocol
 from typing import TYPE_CHECKING
-from typing import TypeAlias
-import zlib
 
 import numpy as np
 
-from optuna_sotl.curves._loader import LearningCurves
-from optuna_sotl.rules import asha_promoted
-from optuna_sotl.rules import percentile_of_sorted
-from optuna_sotl.rules import percentile_prunes
+from optuna_sotl.curves._replay_data import COMPLETE
+from optuna_sotl.curves._replay_data import estimator_name
+from optuna_sotl.curves._replay_data import FAIL
+from optuna_sotl.curves._replay_data import make_estimator
+from optuna_sotl.curves._replay_data import MAX_MISSING_IN_A_ROW
+from optuna_sotl.curves._replay_data import MISSING
+from optuna_sotl.curves._replay_data import OptionValue
+from optuna_sotl.curves._replay_data import PRUNED
+from optuna_sotl.curves._replay_data import ReplayData
+from optuna_sotl.curves._replay_pruners import _ArrayPruner
+from optuna_sotl.curves._replay_pruners import _Brackets
+from optuna_sotl.curves._replay_pruners import _hyperband_brackets
+from optuna_sotl.curves._replay_pruners import _NoPruner
+from optuna_sotl.curves._replay_pruners import _OptunaHalving
+from optuna_sotl.curves._replay_pruners import _OptunaPercentile
+from optuna_sotl.curves._replay_pruners import _SoTLHalving
+from optuna_sotl.curves._replay_pruners import _SoTLPercentile
+from optuna_sotl.curves._replay_samplers import _RandomRows
+from optuna_sotl.curves._replay_samplers import _RegularizedEvolution
 
 
 if TYPE_CHECKING:
     import optuna
 
-    from optuna_sotl.estimators import BaseEstimator
-    from optuna_sotl.estimators import SelfCalibratingEstimator
 
-
-COMPLETE, PRUNED, FAIL, MISSING = 0, 1, 2, 3
-# A sampler that only proposes architectures missing from the file would loop forever.
-MAX_MISSING_IN_A_ROW = 10_000
-
-# A pruner option's value: a count, a percentile, ``"auto"`` or an estimator's short name.
-OptionValue: TypeAlias = str | int | float
-
-
-# ---------------------------------------------------------------------------------------------
-# Data the replay reads: per-architecture score matrices, computed once per process.
-
-
-class ReplayData:
-    """A curve file prepared for fast replay: score matrices by estimator, regrets, the space.
-
-    Example:
-
-        .. code-block:: python
-
-            import numpy as np
-            from optuna_sotl.curves import LearningCurves
-            from optuna_sotl.curves._replay import ReplayData
-
-            loss = np.linspace(2.0, 1.0, 4)[None, :] + np.arange(6)[:, None] / 10
-            data = ReplayData(LearningCurves(loss, loss, 90.0 - loss[:, -1], "test_acc"))
-            assert data.n_epochs == 4
-    """
-
-    def __init__(self, curves: LearningCurves) -> None:
-        self.curves = curves
-        self.n_archs = curves.n_archs
-        self.n_epochs = curves.n_epochs
-        self.higher = bool(curves.val_metric_higher_is_better)
-        self.val = np.asarray(curves.val_metric, dtype=np.float64)
-        # Optuna's percentile pruners compare the best value a trial reported so far.
-        accumulate = np.fmax if self.higher else np.fmin
-        self.val_best = accumulate.accumulate(self.val, axis=1)
-        self.final_val = self.val[:, -1]
-        self.train_loss = np.asarray(curves.train_loss, dtype=np.float64)
-        self.loss_finite = np.isfinite(self.train_loss)
-        self._scores: dict[str, np.ndarray] = {}
-        result = curves.result if curves.result_higher_is_better else -curves.result
-        final = self.final_val if self.higher else -self.final_val
-        self.test_regret = np.max(result) - result
-        self.val_regret = np.nanmax(final) - final
-        k = max(1, math.ceil(0.01 * self.n_archs))
-        self.top = self.test_regret <= np.sort(self.test_regret)[k - 1]
-        self._space_built = False
-
-    def scores(self, estimator_name: str) -> np.ndarray:
-        """Lower-is-better score of every architecture at every step, as the pruners compute it.
-
-        The pruners read a trial's stored losses into a column-major matrix and call the
-        estimator on it; the same layout here keeps sums bit-identical.
-        """
-        cached = self._scores.get(estimator_name)
-        if cached is not None:
-            return cached
-        from optuna_sotl.estimators import BaseEstimator
-
-        estimator = make_estimator(estimator_name)
-        if not isinstance(estimator, BaseEstimator):
-            raise ValueError(
-                f"estimator {estimator_name!r} scores a set of trials, not each curve on its own; "
-                "the array replay cannot score it."
-            )
-        matrix = np.asfortranarray(np.where(np.isinf(self.train_loss), np.inf, self.train_loss))
-        out = np.empty_like(matrix)
-        for step in range(self.n_epochs):
-            first = 0 if estimator.window is None else max(0, step - estimator.window + 1)
-            block = np.asfortranarray(matrix[:, first : step + 1])
-            scores = np.asarray(estimator(block), dtype=np.float64)
-            ok = np.isfinite(block[:, -1]) & ~np.isnan(scores)
-            out[:, step] = np.where(ok, scores, np.inf)
-        self._scores[estimator_name] = out
-        return out
-
-    # The categorical space of the file's operations (for regularised evolution).
-    def build_space(self) -> None:
-        if self._space_built:
-            return
-        curves = self.curves
-        if curves.ops is None or curves.edges is None:
-            self.edges: tuple[str, ...] = ("arch",)
-            self.choices: list[list[object]] = [list(range(self.n_archs))]
-            self.rows: dict[tuple[int, ...], int] = {(i,): i for i in range(self.n_archs)}
-        else:
-            self.edges = tuple(str(e) for e in curves.edges)
-            self.choices = [
-                sorted(set(curves.ops[:, j].tolist())) for j in range(curves.ops.shape[1])
-            ]
-            index = [{c: i for i, c in enumerate(ch)} for ch in self.choices]
-            self.rows = {}
-            for row, ops in enumerate(curves.ops.tolist()):
-                key = tuple(index[j][op] for j, op in enumerate(ops))
-                self.rows.setdefault(key, row)
-        self.arch_of_row = {row: key for key, row in self.rows.items()}
-        self.name_crc = [zlib.crc32(name.encode("utf-8")) for name in self.edges]
-        self._space_built = True
-
-
-def estimator_name(estimator: object) -> str:
-    """The short name :func:`make_estimator` turns back into ``estimator``."""
-    from optuna_sotl.estimators import SelfCalibratingEstimator
-    from optuna_sotl.estimators import SoTL
-    from optuna_sotl.estimators import SoTLE
-    from optuna_sotl.estimators import SoTLEMA
-
-    if isinstance(estimator, SelfCalibratingEstimator):
-        return "auto"
-    if isinstance(estimator, SoTLE):
-        return "sotl-e" if estimator.window == 1 else f"sotl-e{estimator.window}"
-    if isinstance(estimator, SoTLEMA):
-        return f"ema{estimator.newest_weight:g}"
-    if isinstance(estimator, SoTL):
-        return "sotl"
-    raise ValueError(f"no short name for {estimator!r}.")
-
-
-def make_estimator(name: str) -> BaseEstimator | SelfCalibratingEstimator:
-    """An estimator from its short name: ``sotl-e``, ``sotl-e3``, ``sotl``, ``ema0.9``
-    (``SoTLEMA(newest_weight=0.9)``), ``auto`` (a SelfCalibratingEstimator)."""
-    from optuna_sotl.estimators import SoTL
-    from optuna_sotl.estimators import SoTLE
-    from optuna_sotl.estimators import SoTLEMA
-
-    if name == "sotl":
-        return SoTL()
-    if name == "auto":
-        from optuna_sotl import SelfCalibratingEstimator
-
-        return SelfCalibratingEstimator()
-    if name.startswith("sotl-e"):
-        return SoTLE(int(name[6:] or 1))
-    if name.startswith("ema"):
-        return SoTLEMA(newest_weight=float(name[3:]))
-    raise ValueError(f"unknown estimator name {name!r}; use sotl, sotl-e[E] or ema<gamma>.")
-
-
-# ---------------------------------------------------------------------------------------------
-# Array pruners. Protocol: begin(number, row) when a trial starts, step(t) -> prune? after it
-# reports step t, end(state) when it stops (COMPLETE, PRUNED or FAIL).
-
-
-class _ArrayPruner(Protocol):
-    def begin(self, number: int, row: int) -> None: ...
-
-    def step(self, t: int) -> bool: ...
-
-    def end(self, state: int) -> None: ...
-
-
-class _NoPruner:
-    def begin(self, number: int, row: int) -> None:
-        pass
-
-    def step(self, t: int) -> bool:
-        return False
-
-    def end(self, state: int) -> None:
-        pass
-
-
-def _hyperband_brackets(min_resource: int, max_resource: int, eta: int, exact: bool) -> list[int]:
-    """Each bracket's share of trials, as Optuna's and this package's Hyperband compute it."""
-    if exact:
-        n_brackets = 1
-        while min_resource * eta**n_brackets <= max_resource:
-            n_brackets += 1
-    else:  # Optuna's float logarithm, reproduced as it is.
-        n_brackets = math.floor(math.log(max_resource / min_resource, eta)) + 1
-    return [
-        math.ceil(n_brackets * eta**s / (s + 1))
-        for s in (n_brackets - 1 - b for b in range(n_brackets))
-    ]
-
-
-def bracket_of(study_name: str, number: int, budgets: list[int]) -> int:
-    ticket = zlib.crc32(f"{study_name}_{number}".encode()) % sum(budgets)
-    for bracket, budget in enumerate(budgets):
-        ticket -= budget
-        if ticket < 0:
-            return bracket
-    raise AssertionError("unreachable")
-
-
-class _SoTLPercentile:
-    """:class:`~optuna_sotl.SoTLPruner`: every other trial that reached the step is compared."""
-
-    def __init__(
-        self, scores: np.ndarray, finite: np.ndarray, percentile: float, n_startup: int,
-        n_warmup: int, interval: int, n_min: int,
-    ) -> None:
-        self._scores, self._finite = scores, finite
-        self._percentile, self._n_startup = percentile, n_startup
-        self._n_warmup, self._interval, self._n_min = n_warmup, interval, n_min
-        self._members: list[list[float]] = [[] for _ in range(scores.shape[1])]
-        self._n_complete = 0
-
-    def begin(self, number: int, row: int) -> None:
-        self._row = self._scores[row].tolist()
-        self._row_finite = self._finite[row].tolist()
-
-    def step(self, t: int) -> bool:
-        score = self._row[t]
-        members = self._members[t]
-        prune = False
-        if not self._row_finite[t]:
-            prune = True
-        elif (
-            t >= self._n_warmup
-            and (t - self._n_warmup) % self._interval == 0
-            and self._n_complete >= self._n_startup
-            and len(members) >= self._n_min
-        ):
-            prune = percentile_prunes(score, percentile_of_sorted(members, self._percentile))
-        insort(members, score)
-        return prune
-
-    def end(self, state: int) -> None:
-        self._n_complete += state == COMPLETE
-
-
-class _SoTLHalving:
-    """:class:`~optuna_sotl.SoTLSuccessiveHalvingPruner`, or a Hyperband bracket of it.
-
-    Members of a rung: every trial (of the bracket) that reported the rung's step.
-    """
-
-    def __init__(
-        self, scores: np.ndarray, finite: np.ndarray, min_resource: int | None, eta: int,
-        rate: int, bootstrap: int,
-    ) -> None:
-        self._scores, self._finite = scores, finite
-        self._eta, self._rate, self._bootstrap = eta, rate, bootstrap
-        self._n_epochs = scores.shape[1]
-        self._members: list[list[float]] = [[] for _ in range(self._n_epochs)]
-        self._is_rung: list[bool] = []
-        self._min_resource: int | None = None
-        if min_resource is not None:
-            self._set_min_resource(min_resource)
-
-    def _set_min_resource(self, min_resource: int) -> None:
-        self._min_resource = min_resource
-        self._is_rung = [False] * self._n_epochs
-        rung_step = min_resource * self._eta**self._rate
-        while rung_step < self._n_epochs:
-            self._is_rung[rung_step] = True
-            rung_step *= self._eta
-
-    def begin(self, number: int, row: int) -> None:
-        self._row = self._scores[row].tolist()
-        self._row_finite = self._finite[row].tolist()
-
-    def step(self, t: int) -> bool:
-        score = self._row[t]
-        members = self._members[t]
-        prune = False
-        if not self._row_finite[t]:
-            prune = True
-        elif self._min_resource is not None and self._is_rung[t]:
-            if not math.isfinite(score):
-                prune = True
-            else:
-                n_better = bisect_left(members, score)
-                prune = not asha_promoted(n_better, len(members) + 1, self._eta, self._bootstrap)
-        insort(members, score)
-        return prune
-
-    def end(self, state: int) -> None:
-        if state == COMPLETE and self._min_resource is None:
-            # "auto": Optuna's heuristic, one hundredth of the longest complete trial's last step.
-            self._set_min_resource(max((self._n_epochs - 1) // 100, 1))
-
-
-class _OptunaPercentile:
-    """Optuna's :class:`~optuna.pruners.PercentilePruner` (MedianPruner at 50) on the val metric.
-
-    Compares the best value the trial reported so far with the percentile of the COMPLETE
-    trials' values at the step, with NumPy's interpolation reproduced exactly.
-    """
-
-    def __init__(
-        self, data: ReplayData, percentile: float, n_startup: int, n_warmup: int,
-        interval: int, n_min: int,
-    ) -> None:
-        self._data = data
-        self._higher = data.higher
-        self._q = (100.0 - percentile) if self._higher else percentile
-        self._n_startup, self._n_warmup = max(n_startup, 1), n_warmup
-        self._interval, self._n_min = interval, n_min
-        self._complete: list[list[float]] = [[] for _ in range(data.n_epochs)]
-        self._n_complete = 0
-
-    def begin(self, number: int, row: int) -> None:
-        self._rowi = row
-        self._best = self._data.val_best[row].tolist()
-
-    def step(self, t: int) -> bool:
-        if self._n_complete < self._n_startup or t < self._n_warmup:
-            return False
-        if (t - self._n_warmup) % self._interval:
-            return False
-        best = self._best[t]
-        if math.isnan(best):
-            return True
-        values = self._complete[t]
-        if len(values) < self._n_min or not values:
-            return False
-        p = _numpy_percentile_sorted(values, self._q)
-        return best < p if self._higher else best > p
-
-    def end(self, state: int) -> None:
-        if state == COMPLETE:
-            self._n_complete += 1
-            for t, value in enumerate(self._data.val[self._rowi].tolist()):
-                if not math.isnan(value):
-                    insort(self._complete[t], value)
-
-
-def _numpy_percentile_sorted(values: list[float], percentile: float) -> float:
-    # np.percentile(values, percentile), method "linear", on an ascending list, bit for bit.
-    n = len(values)
-    virtual = (n - 1) * (percentile / 100.0)
-    previous = math.floor(virtual)
-    gamma = virtual - previous
-    if virtual >= n - 1:
-        previous = following = n - 1
-    else:
-        following = previous + 1
-    a, b = values[previous], values[following]
-    diff = b - a
-    if gamma >= 0.5:
-        return b - diff * (1 - gamma)
-    return a + diff * gamma
-
-
-class _OptunaHalving:
-    """Optuna's :class:`~optuna.pruners.SuccessiveHalvingPruner` on the val metric.
-
-    A trial records its value at each rung it reaches (whatever happens next); its competitors
-    are the values recorded at that rung by the trials of the study (or bracket).
-    """
-
-    def __init__(
-        self, data: ReplayData, min_resource: int | None, eta: int, rate: int, bootstrap: int
-    ) -> None:
-        self._data = data
-        self._higher = data.higher
-        self._min_resource = min_resource
-        self._eta, self._rate, self._bootstrap = eta, rate, bootstrap
-        self._rungs: list[list[float]] = []
-        self._n_complete = 0
-
-    def begin(self, number: int, row: int) -> None:
-        self._row = self._data.val[row].tolist()
-        self._rung = 0
-
-    def step(self, t: int) -> bool:
-        if self._min_resource is None:
-            if not self._n_complete:
-                return False
-            self._min_resource = max((self._data.n_epochs - 1) // 100, 1)
-        value = self._row[t]
-        while True:
-            if t < self._min_resource * self._eta ** (self._rate + self._rung):
-                return False
-            if math.isnan(value):
-                return True
-            while len(self._rungs) <= self._rung:
-                self._rungs.append([])
-            competing = self._rungs[self._rung]
-            insort(competing, value)
-            n = len(competing)
-            if n <= self._bootstrap:
-                return True
-            index = n // self._eta - 1
-            if index == -1:
-                index = 0
-            if self._higher:
-                promoted = value >= competing[-(index + 1)]
-            else:
-                promoted = value <= competing[index]
-            if not promoted:
-                return True
-            self._rung += 1
-
-    def end(self, state: int) -> None:
-        self._n_complete += state == COMPLETE
-
-
-class _Brackets:
-    """Hyperband: a trial's bracket is drawn from (study name, number); rungs per bracket."""
-
-    def __init__(
-        self, study_name: str, budgets: list[int], brackets: Sequence[_ArrayPruner]
-    ) -> None:
-        self._name, self._budgets, self._brackets = study_name, budgets, brackets
-
-    def bracket_of(self, number: int) -> int:
-        return bracket_of(self._name, number, self._budgets)
-
-    def begin(self, number: int, row: int) -> None:
-        self._current = self._brackets[self.bracket_of(number)]
-        self._current.begin(number, row)
-
-    def step(self, t: int) -> bool:
-        return self._current.step(t)
-
-    def end(self, state: int) -> None:
-        self._current.end(state)
+# Importers read the data's names from here too: the replay is one module to them.
+__all__ = [
+    "COMPLETE", "FAIL", "MISSING", "PRUNED", "FastTrace", "PrunerSpec", "ReplayData",
+    "SamplerSpec", "estimator_name", "fast_replay", "make_estimator", "study_name",
+]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -542,12 +143,7 @@ class PrunerSpec:
             ])
         estimator = str(opt("estimator", "sotl-e"))
         if estimator == "auto":
-            # The replay's array version of SelfCalibratingEstimator predates its bootstrap choice
-            # (issue 12); a stale copy would replay a different pruner, so it is refused.
-            raise ValueError(
-                f"configuration {study_name!r}: estimator='auto' (SelfCalibratingEstimator) "
-                "is not supported by the array replay."
-            )
+            return _self_calibrating(self, data, study_name)
         scores = data.scores(estimator)
         if self.kind == "sotl":
             return _SoTLPercentile(
@@ -636,115 +232,34 @@ def _class_defaults(kind: str) -> dict[str, OptionValue]:
     return defaults
 
 
+def _self_calibrating(spec: PrunerSpec, data: ReplayData, study_name: str) -> _ArrayPruner:
+    """The array pruner with a :class:`~optuna_sotl.SelfCalibratingEstimator` (its own module)."""
+    from optuna_sotl.curves._replay_calibration import CalibratedHalving
+    from optuna_sotl.curves._replay_calibration import CalibratedPercentile
+    from optuna_sotl.estimators._signal_choice import DEFAULT_MIN_CALIBRATION_TRIALS
+
+    opt = spec.option
+    min_trials = DEFAULT_MIN_CALIBRATION_TRIALS  # what SelfCalibratingEstimator() holds
+    if spec.kind == "sotl":
+        return CalibratedPercentile(
+            data, float(opt("percentile", 50.0)), int(opt("n_startup_trials", 5)),
+            int(opt("n_warmup_steps", 0)), int(opt("interval_steps", 1)),
+            int(opt("n_min_trials", 1)), min_trials,
+        )
+    if spec.kind == "sotl-sha":
+        return CalibratedHalving(
+            data, _resource(opt("min_resource", "auto")), int(opt("reduction_factor", 4)),
+            int(opt("min_early_stopping_rate", 0)), int(opt("bootstrap_count", 0)), min_trials,
+        )
+    # Hyperband's brackets would each need their own calibration view (its bracket's trials).
+    raise ValueError(
+        f"configuration {study_name!r}: the array replay has estimator='auto' "
+        f"(SelfCalibratingEstimator) for sotl and sotl-sha only, not {spec.kind!r}."
+    )
+
+
 def _resource(value: OptionValue) -> int | None:
     return None if value == "auto" else int(value)
-
-
-# ---------------------------------------------------------------------------------------------
-# Samplers: random rows, or regularised evolution exactly as RegularizedEvolutionSampler draws.
-
-
-class _RandomRows:
-    """Seed k proposes the same rows in the same order under every pruner (paired runs)."""
-
-    def __init__(self, data: ReplayData, seed: int) -> None:
-        self._rng = np.random.default_rng([seed, 0x5EA])
-        self._n = data.n_archs
-        self._buffer: list[int] = []
-        self._position = 0
-
-    def propose(self, number: int) -> int:
-        if self._position == len(self._buffer):
-            self._buffer = self._rng.integers(self._n, size=4096).tolist()
-            self._position = 0
-        self._position += 1
-        return self._buffer[self._position - 1]
-
-    def tell(self, number: int, row: int, state: int, last_step: int) -> None:
-        pass
-
-
-class _RegularizedEvolution:
-    """:class:`~optuna_sotl.RegularizedEvolutionSampler` on the file's categorical space.
-
-    The same random streams (seed, trial number, purpose) and fitness order, so with
-    ``RegularizedEvolutionSampler(P, S, seed=k)`` a real study proposes the same architectures.
-    Pruned trials rank by the pruner's own signal at their last step: the training loss
-    (SoTL-E, E=1) for this package's pruners, as the real sampler; the val metric for Optuna's
-    (the real sampler would read it as a loss). Under a Hyperband pruner the population is the
-    trial's bracket.
-    """
-
-    def __init__(
-        self, data: ReplayData, seed: int, population: int, tournament: int, signal: str,
-        bracket_of: Callable[[int], int] | None = None,
-    ) -> None:
-        data.build_space()
-        self._data, self._seed = data, seed
-        self._population, self._tournament = population, tournament
-        self._bracket_of = bracket_of
-        self._signal = signal
-        self._arch: dict[int, tuple[int, ...]] = {}
-        self._key: dict[int, tuple] = {}
-        self._finished: dict[int, list[int]] = {}
-        self._sorted_names = sorted(range(len(data.edges)), key=lambda j: data.edges[j])
-        self._mutable = [j for j in self._sorted_names if len(data.choices[j]) > 1]
-
-    def propose(self, number: int) -> int:
-        arch = self._sample(number)
-        self._arch[number] = arch
-        return self._data.rows.get(arch, -1)
-
-    def _sample(self, number: int) -> tuple[int, ...]:
-        parent = self._select_parent(number)
-        data = self._data
-        if parent is None:
-            arch = []
-            for j, choices in enumerate(data.choices):
-                rng = np.random.default_rng([self._seed, number, 2, data.name_crc[j]])
-                arch.append(int(rng.integers(len(choices))))
-            return tuple(arch)
-        arch = list(self._arch[parent])
-        if self._mutable:
-            rng = np.random.default_rng([self._seed, number, 1])
-            j = self._mutable[int(rng.integers(len(self._mutable)))]
-            other = int(rng.integers(len(data.choices[j]) - 1))
-            arch[j] = other + 1 if other >= arch[j] else other
-        return tuple(arch)
-
-    def _select_parent(self, number: int) -> int | None:
-        if number < self._population:
-            return None
-        bracket = 0 if self._bracket_of is None else self._bracket_of(number)
-        population = self._finished.get(bracket, [])[-self._population :]
-        if not population:
-            return None
-        rng = np.random.default_rng([self._seed, number, 0])
-        size = min(self._tournament, len(population))
-        picked = sorted(rng.choice(len(population), size=size, replace=False).tolist())
-        return min((population[i] for i in picked), key=self._key.__getitem__)
-
-    def tell(self, number: int, row: int, state: int, last_step: int) -> None:
-        data = self._data
-        if state == COMPLETE:
-            value = data.final_val[row]
-            key: tuple = (0, -value if data.higher else value, number)
-        elif state == MISSING:
-            key = (1, 1, math.inf, number)
-        elif state == PRUNED:
-            if self._signal == "train_loss":
-                loss = data.train_loss[row, last_step]
-                score = float(loss) if math.isfinite(loss) else math.inf
-            else:
-                value = data.val[row, last_step]
-                score = -value if data.higher else value
-                score = float(score) if math.isfinite(score) else math.inf
-            key = (1, -last_step, score, number)
-        else:
-            return  # FAIL: not a population member
-        self._key[number] = key
-        bracket = 0 if self._bracket_of is None else self._bracket_of(number)
-        self._finished.setdefault(bracket, []).append(number)
 
 
 @dataclasses.dataclass(frozen=True)

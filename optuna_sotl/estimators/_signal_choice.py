@@ -91,10 +91,21 @@ def blend_scores(
     both = ~(np.isnan(sotl_e) | np.isnan(metric))
     blend = np.full(sotl_e.shape, np.nan)
     if both.any():
-        blend[both] = (1.0 - metric_weight) * stats.rankdata(
-            sotl_e[both]
-        ) + metric_weight * stats.rankdata(metric[both])
+        blend[both] = blend_ranks(
+            stats.rankdata(sotl_e[both]), stats.rankdata(metric[both]), metric_weight
+        )
     return blend
+
+
+def blend_ranks(
+    sotl_e_ranks: np.ndarray, metric_ranks: np.ndarray, metric_weight: float
+) -> np.ndarray:
+    """The rank blend of :func:`blend_scores` from the two signals' average ranks (from 1).
+
+    The replay (``optuna_sotl.curves._replay_calibration``) keeps the ranks as trials arrive
+    and blends them here, so that its scores are the estimator's bit for bit.
+    """
+    return (1.0 - metric_weight) * sotl_e_ranks + metric_weight * metric_ranks
 
 
 def signal_scores(sotl_e: np.ndarray, val_metric: np.ndarray | None) -> dict[str, np.ndarray]:

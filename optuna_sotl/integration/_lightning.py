@@ -130,6 +130,8 @@ class SoTLLightningCallback(_Callback):
             # This fit re-launched the script for the other ranks: they follow from now on.
             _followers = True
             atexit.register(_release_followers)
+        if _is_spawned_rank(launcher):
+            _destroy_group_at_exit()
         trial = self._trial if trainer.global_rank == 0 else None
         self._reporter = SoTLDistributedReporter(trial, window=self._window)
 
@@ -228,6 +230,38 @@ def follow_rank_zero(objective: Callable[[optuna.trial.Trial], Any]) -> bool:
             pass
         trial = _receive_from_rank_zero()
     return True
+
+
+def _is_spawned_rank(launcher: Any) -> bool:
+    # ddp_spawn (and ddp_fork, ddp_notebook) run fit in processes that Lightning's multiprocessing
+    # launcher started for this fit alone: they end when it does. Lightning's ddp launcher (new
+    # scripts, whose process group lives on across fits for follow_rank_zero) is another class.
+    return type(launcher).__name__ == "_MultiProcessingLauncher"
+
+
+# Whether this process destroys the default process group at its exit (registered once).
+_destroy_registered = False
+
+
+def _destroy_group_at_exit() -> None:
+    """In a spawned rank: destroy the default process group when the process exits.
+
+    Lightning destroys the group at exit for NCCL only, so a spawned gloo rank ended with the
+    group's worker threads, gloo's TCP loop and (on rank 0) the TCPStore server still running
+    into the interpreter's shutdown, where torch now and then aborts the process ("terminate
+    called without an active exception", pytorch/pytorch#190489) and Lightning fails the trial.
+    Destroyed by an exit handler, after Lightning's last hook and while Python is still whole,
+    they stop in order. Spawned ranks exist for one fit, so nothing needs the group afterwards.
+    """
+    global _destroy_registered
+    if not _destroy_registered:
+        _destroy_registered = True
+        atexit.register(_destroy_default_group)
+
+
+def _destroy_default_group() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _send_to_followers(trial: optuna.trial.Trial) -> None:

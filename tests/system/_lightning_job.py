@@ -6,11 +6,14 @@ N_TRIALS trials of a tiny regression on local random data, in each study in turn
 the ranks serves them all). Trial 1 is pruned at step 1 by a deterministic pruner; the others
 train every epoch. Each rank writes the loss of each of its minibatches to
 ``OUT_DIR/losses-<study>-<trial>-<rank>.json``, from which the test computes the expected epoch
-means. ``pl`` as last argument imports the old name ``pytorch_lightning``.
+means. A rank that Lightning spawned (``ddp_spawn``) writes, at the very end of its exit, whether
+its process group was still initialised and the names of its native threads to
+``OUT_DIR/exit-<pid>.json``. ``pl`` as last argument imports the old name ``pytorch_lightning``.
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import json
 import os
@@ -34,6 +37,18 @@ from optuna_sotl.integration import SoTLLightningCallback
 
 EPOCHS = 3
 PRUNED_TRIAL, PRUNED_STEP = 1, 1
+
+
+def record_exit_state(out_dir: str) -> None:
+    """In a spawned rank: what is left running when the interpreter starts to shut down.
+
+    Registered when the spawned rank imports this script, before any fit, so that it runs after
+    every exit handler registered during the fit (they run last registered, first called).
+    """
+    task = pathlib.Path("/proc/self/task")
+    threads = [(t / "comm").read_text().strip() for t in task.iterdir()] if task.is_dir() else []
+    state = {"initialized": torch.distributed.is_initialized(), "threads": threads}
+    (pathlib.Path(out_dir) / f"exit-{os.getpid()}.json").write_text(json.dumps(state))
 
 
 class PruneOneTrial(optuna.pruners.BasePruner):
@@ -140,3 +155,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+elif __name__ == "__mp_main__":
+    # A rank spawned by ddp_spawn: multiprocessing imports this script as __mp_main__ there
+    # (with our argv).
+    atexit.register(record_exit_state, [a for a in sys.argv[1:] if a != "pl"][3])

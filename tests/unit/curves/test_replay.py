@@ -7,10 +7,13 @@ cut off by the budget) at the same step.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import optuna
 import pytest
 
+from optuna_sotl.curves import LearningCurves
 from optuna_sotl.curves import load_curves
 from optuna_sotl.curves._replay import fast_replay
 from optuna_sotl.curves._replay import PrunerSpec
@@ -29,8 +32,6 @@ def _data_path() -> str:
 @pytest.fixture(scope="module")
 def subset():
     """The file's architectures with their first 30 epochs (short curves: quick real studies)."""
-    import dataclasses
-
     curves = load_curves(_data_path())
 
     fields = {}
@@ -61,7 +62,12 @@ KINDS = {
         "sotl-sha", (("min_resource", 1), ("reduction_factor", 3), ("estimator", "ema0.9"))
     ),
     "sotl-hyperband": PrunerSpec("sotl-hyperband", (("min_resource", 1), ("reduction_factor", 3))),
+    # SelfCalibratingEstimator: its choice (SoTL-E, a rank blend or the metric) at each decision.
+    "sotl-sha-cal-e3": PRUNERS["sotl-sha-cal-e3"],
+    "sotl-sha-cal-e4": PRUNERS["sotl-sha-cal-e4"],
+    "sotl-cal": PRUNERS["sotl-cal"],
 }
+CALIBRATING = ("sotl-sha-cal-e3", "sotl-sha-cal-e4", "sotl-cal")
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -81,7 +87,9 @@ def test_random_sampling_same_decisions(subset, kind: str, seed: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "kind", ["none", "sotl", "sotl-sha", "sotl-sha-r2-e2-sotl", "sotl-hyperband"]
+    "kind",
+    ["none", "sotl", "sotl-sha", "sotl-sha-r2-e2-sotl", "sotl-hyperband", "sotl-sha-cal-e3",
+     "sotl-cal"],
 )
 @pytest.mark.parametrize("seed", [0, 1])
 def test_regularized_evolution_same_proposals_and_decisions(subset, kind: str, seed: int) -> None:
@@ -107,3 +115,52 @@ def test_regularized_evolution_with_optuna_pruners_same_decisions(subset, kind: 
     rows = [row for row, _, _ in fast.log]
     real = optuna_replay(subset, SamplerSpec("random"), KINDS[kind], 3, 1500, proposals=rows)
     assert real == fast.log
+
+
+@pytest.mark.parametrize("kind", CALIBRATING)
+def test_self_calibrating_replay_is_not_sotl_e(subset, kind: str) -> None:
+    # The differential tests above mean something for the self-calibrating estimator only if it
+    # left SoTL-E somewhere: some trial stops elsewhere than with SoTL-E's scores.
+    data = ReplayData(subset)
+    spec = KINDS[kind]
+    plain = dataclasses.replace(
+        spec, options=tuple((k, "sotl-e" if k == "estimator" else v) for k, v in spec.options)
+    )
+    differ = 0
+    for seed in range(3):
+        calibrated = fast_replay(data, SamplerSpec("random"), spec, seed, budget=1500, log=True)
+        sotl_e = fast_replay(data, SamplerSpec("random"), plain, seed, budget=1500, log=True)
+        differ += calibrated.log != sotl_e.log
+    assert differ >= 2
+
+
+def _curves_with_metric_gaps() -> LearningCurves:
+    """Synthetic curves where some architectures lack the validation metric at some epochs
+    (the estimator then keeps SoTL-E, or judges on fewer trials): 400 architectures, 20 epochs."""
+    rng = np.random.default_rng(7)
+    n, epochs = 400, 20
+    quality = rng.normal(size=n)
+    steps = np.arange(1, epochs + 1)
+    noise = rng.normal(size=(n, epochs))
+    train_loss = (1.0 + 0.3 * quality[:, None]) / np.sqrt(steps) + 0.05 * noise
+    val_acc = 70.0 - 5.0 * quality[:, None] + 10.0 * np.log(steps) + rng.normal(size=(n, epochs))
+    val_acc[::40, 2:10] = np.nan  # a gap early on (over the rungs at steps 3 and 9)
+    val_acc[1::40, 12:14] = np.nan  # a gap at a later step, which can be a calibration target
+    val_acc[2::50, 16:19] = np.nan  # the metric stops before the end (the last epoch has it)
+    result = val_acc[:, -1] + rng.normal(size=n)
+    return LearningCurves(train_loss, train_loss.copy(), result, "test_acc", val_acc=val_acc)
+
+
+@pytest.mark.parametrize("kind", ["sotl-sha-cal-e3", "sotl-cal"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_self_calibrating_with_missing_metrics_same_decisions(kind: str, seed: int) -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    curves = _curves_with_metric_gaps()
+    data = ReplayData(curves)
+    fast = fast_replay(data, SamplerSpec("random"), KINDS[kind], seed, budget=1500, log=True)
+    rows = [row for row, _, _ in fast.log]
+    real = optuna_replay(curves, SamplerSpec("random"), KINDS[kind], seed, 1500, proposals=rows)
+    assert real == fast.log
+    states = [state for _, state, _ in fast.log]
+    assert states.count(0) >= 5 and states.count(1) >= 10
+    assert any(np.isnan(data.val[row]).any() for row in rows)  # gapped trials took part

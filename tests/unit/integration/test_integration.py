@@ -96,6 +96,28 @@ def test_lightning_callback_checks_its_arguments_and_storage() -> None:
     assert follow_rank_zero(lambda trial: None) is False  # not a re-launched rank
 
 
+@pytest.mark.parametrize(
+    ("package", "strategy", "spawned"),
+    [
+        ("lightning.pytorch", "ddp_spawn", True),
+        ("lightning.pytorch", "ddp", False),
+        ("pytorch_lightning", "ddp_spawn", True),
+        ("pytorch_lightning", "ddp", False),
+    ],
+)
+def test_lightning_callback_tells_spawned_ranks_from_relaunched_ones(
+    package: str, strategy: str, spawned: bool
+) -> None:
+    # Spawned ranks end with their fit and destroy their process group at exit; ddp's re-launched
+    # ranks keep theirs for the next trial (follow_rank_zero).
+    L = pytest.importorskip(package)
+    from optuna_sotl.integration._lightning import _is_spawned_rank
+
+    trainer = L.Trainer(accelerator="cpu", devices=2, strategy=strategy, logger=False)
+    assert _is_spawned_rank(trainer.strategy.launcher) is spawned
+    assert _is_spawned_rank(None) is False
+
+
 def test_trainer_callback_checks_its_arguments() -> None:
     pytest.importorskip("transformers")
     from optuna_sotl.integration import SoTLTrainerCallback
