@@ -89,8 +89,13 @@ Pruners compared (random sampling): `none`; Optuna's `median`, `median-w5`, `sha
 (regularised evolution, about ten times the cost per run: `none`, `median`, `sha`, `hyperband`,
 `sha-auto-e2`, `sha-auto-e3`, `sha-r1-e4`); this
 package's defaults `sotl` (`SoTLPruner()`), `sotl-sha` (`SoTLSuccessiveHalvingPruner()`) and
-`sotl-hyperband` (`SoTLHyperbandPruner(min_resource=1, reduction_factor=3)`). Nothing was tuned
-on these sets. Regret: points of accuracy against the best of the file (val: final `val_acc`,
+`sotl-hyperband` (`SoTLHyperbandPruner(min_resource=1, reduction_factor=3)`), and the rung
+pruners' previous defaults with SoTL-E rungs, `sotl-sha-auto-e3` (factor 3) and
+`sotl-hyperband-sotl-e` (random sampling only). Nothing was tuned on these sets: the current
+defaults were chosen among candidates on SpikeNAS and on 100-seed runs here
+([heldout_defaults_digits_nb201.md](heldout_defaults_digits_nb201.md),
+[heldout_defaults_tabular_mlp.md](heldout_defaults_tabular_mlp.md)), which this 200-seed run
+re-measures. Regret: points of accuracy against the best of the file (val: final `val_acc`,
 test: `test_acc`) of the study's pick (the completed trial with the best final `val_acc`).
 Verdict per pair: win / LOSS when the 95 % paired bootstrap CI of ours − theirs is below / above
 zero, tie otherwise.
@@ -98,10 +103,9 @@ zero, tie otherwise.
 # Measured when the committed results were made (the sets are fixed by their seed).
 RUN_NOTES = [
     "Curve sets made by `benchmarks/make_heldout_curves.py` (seed 2026), one thread each, the two "
-    "runs side by side under nice 15 on a heavily shared 2-core machine: digits-nb201, 216 "
-    "architectures x 30 epochs, 749 s user + 26 s system CPU (60 min wall); tabular-mlp, "
-    "432 x 40 epochs, 376 s user + 1 s system CPU (34 min wall). `train_seconds` in the files is "
-    "wall time under that contention",
+    "runs side by side under nice 5 on this 2-core machine: digits-nb201, 216 architectures x 30 "
+    "epochs, 10.7 min wall; tabular-mlp, 432 x 40 epochs, 5.6 min wall. `train_seconds` in the "
+    "files is wall time under that contention",
     "Searches: `bench_search.py --jobs 1` under nice 15, seeds 0..199 for every configuration of "
     "both samplers on both sets; the half-budget tables read the same runs at half the budget",
     "Nothing was fitted to these sets. The loader, the replay and its regularised evolution took "
@@ -130,6 +134,8 @@ READING = """\
 """
 OURS = ("sotl", "sotl-sha", "sotl-hyperband")
 THEIRS = ("median", "sha", "hyperband")
+# The rung pruners' defaults until 0598e7e, against the same Optuna pruners (not in the summary).
+PREVIOUS = (("sotl-sha-auto-e3", "sha"), ("sotl-hyperband-sotl-e", "hyperband"))
 N_BOOT = 2000
 NO_RESULT = 1e6  # a seed with no completed trial yet: counted as a huge regret, as elsewhere
 
@@ -186,7 +192,7 @@ def section(name: str, sampler: str, result: object) -> tuple[str, list[str]]:
             "| pruner | val regret | test regret |",
             "|---|---|---|",
         ]
-        shown = ["none", *OURS, *THEIRS]
+        shown = ["none", *OURS, *THEIRS, *(previous for previous, _ in PREVIOUS)]
         shown += [best[k] for k in ("val", "test") if best[k] not in shown]
         for pruner in dict.fromkeys(shown):
             if pruner not in names:
@@ -202,7 +208,7 @@ def section(name: str, sampler: str, result: object) -> tuple[str, list[str]]:
             )
         lines += ["", "| ours − theirs (paired) | Δ val regret | | Δ test regret | |",
                   "|---|---|---|---|---|"]
-        pairs = list(zip(OURS, THEIRS))
+        pairs = list(zip(OURS, THEIRS)) + list(PREVIOUS)
         pairs += [(ours, best["val"]) for ours in OURS]
         if best["test"] != best["val"]:
             pairs += [(ours, best["test"]) for ours in OURS]

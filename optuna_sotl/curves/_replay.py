@@ -142,7 +142,7 @@ class PrunerSpec:
                 for b in range(len(budgets))
             ])
         estimator = str(opt("estimator", "sotl-e"))
-        if estimator == "auto":
+        if estimator.startswith("auto"):
             return _self_calibrating(self, data, study_name)
         scores = data.scores(estimator)
         if self.kind == "sotl":
@@ -240,21 +240,36 @@ def _self_calibrating(spec: PrunerSpec, data: ReplayData, study_name: str) -> _A
 
     opt = spec.option
     min_trials = DEFAULT_MIN_CALIBRATION_TRIALS  # what SelfCalibratingEstimator() holds
+    estimator = make_estimator(str(opt("estimator", "auto")))
+    prior = getattr(estimator, "prior")
+    loss = estimator_name(getattr(estimator, "loss_estimator"))
     if spec.kind == "sotl":
         return CalibratedPercentile(
             data, float(opt("percentile", 50.0)), int(opt("n_startup_trials", 5)),
             int(opt("n_warmup_steps", 0)), int(opt("interval_steps", 1)),
-            int(opt("n_min_trials", 1)), min_trials,
+            int(opt("n_min_trials", 1)), min_trials, prior, loss,
         )
     if spec.kind == "sotl-sha":
         return CalibratedHalving(
             data, _resource(opt("min_resource", "auto")), int(opt("reduction_factor", 4)),
             int(opt("min_early_stopping_rate", 0)), int(opt("bootstrap_count", 0)), min_trials,
+            prior, loss,
         )
-    # Hyperband's brackets would each need their own calibration view (its bracket's trials).
+    if spec.kind == "sotl-hyperband":
+        # The real pruner's estimator sees only the bracket's trials, so each bracket calibrates
+        # on its own: one calibration view per bracket.
+        low, eta = int(opt("min_resource", 1)), int(opt("reduction_factor", 3))
+        budgets = _hyperband_brackets(low, data.n_epochs, eta, exact=True)
+        return _Brackets(study_name, budgets, [
+            CalibratedHalving(
+                data, low, eta, b, int(opt("bootstrap_count", 0)), min_trials, prior, loss
+            )
+            for b in range(len(budgets))
+        ])
     raise ValueError(
         f"configuration {study_name!r}: the array replay has estimator='auto' "
-        f"(SelfCalibratingEstimator) for sotl and sotl-sha only, not {spec.kind!r}."
+        f"(SelfCalibratingEstimator) for sotl, sotl-sha and sotl-hyperband only, not "
+        f"{spec.kind!r}."
     )
 
 

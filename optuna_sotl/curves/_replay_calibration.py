@@ -23,10 +23,11 @@ The bootstrap choice is most of the cost (a few ms each; the real estimator pays
 three savings keep a run to a few seconds. Average ranks at a step are kept as trials arrive
 (one vector update each, reused from the trial's own decision) instead of ranking the whole step
 per decision. And the choice is skipped when the decision is the same under every weight it can
-return: SoTL-E (0), the metric (1) and any rank blend (``(0, 1/2]``). A blend's sign of
-``score_other - score_own`` is the same for all those weights when the rank differences
-(multiples of 1/2) have one sign at both ends of the interval; its size is then at least 1/4,
-far above rounding, so the bound holds for the floating-point scores too.
+return: SoTL-E (0), the metric (1) and any rank blend (weights in ``(0, 1)``). A blend's sign
+of ``score_other - score_own`` is the same for all those weights when the two rank differences
+(multiples of 1/2) do not have opposite signs; the blend's size is then at least a multiple of
+1/2 times a weight, far above rounding for the weights the bootstrap gives (multiples of
+1/2000), so the bound holds for the floating-point scores too.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from optuna_sotl.curves._replay_pruners import _SoTLHalving
 from optuna_sotl.curves._replay_pruners import _SoTLPercentile
 from optuna_sotl.estimators._signal_choice import blend_ranks
 from optuna_sotl.estimators._signal_choice import choose_signal
+from optuna_sotl.estimators._signal_choice import prior_weight
 from optuna_sotl.pruners._successive_halving import is_promoted
 from optuna_sotl.rules import asha_promoted
 from optuna_sotl.rules import percentile_bounds
@@ -56,9 +58,10 @@ from optuna_sotl.rules import PercentileRule
 class _Tables:
     """What never changes in a study: per-architecture arrays the estimator reads."""
 
-    def __init__(self, data: ReplayData) -> None:
-        # The estimator's SoTL-E is SoTLE(1) scored as every curve estimator is.
-        self.sotl_e = data.scores("sotl-e")
+    def __init__(self, data: ReplayData, loss: str) -> None:
+        # The estimator's training-loss score (``loss_estimator``, SoTL-E by default), scored as
+        # every curve estimator is; called ``sotl_e`` here as in the estimator.
+        self.sotl_e = data.scores(loss)
         # Stored metric curves, lower-is-better as the estimator negates them for "maximize".
         self.metric = -data.val if data.higher else data.val
         self.metric_nan = np.isnan(self.metric)
@@ -71,13 +74,16 @@ class _Tables:
         self.last_val = np.maximum.accumulate(last, axis=1)
 
 
-_TABLES: weakref.WeakKeyDictionary[ReplayData, _Tables] = weakref.WeakKeyDictionary()
+_TABLES: weakref.WeakKeyDictionary[ReplayData, dict[str, _Tables]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def _tables(data: ReplayData) -> _Tables:
-    tables = _TABLES.get(data)
+def _tables(data: ReplayData, loss: str) -> _Tables:
+    by_loss = _TABLES.setdefault(data, {})
+    tables = by_loss.get(loss)
     if tables is None:
-        tables = _TABLES[data] = _Tables(data)
+        tables = by_loss[loss] = _Tables(data, loss)
     return tables
 
 
@@ -126,9 +132,11 @@ class _Ranked:
 class _StudyCalibration:
     """One replayed study's view of what the real estimator would read from its storage."""
 
-    def __init__(self, data: ReplayData, min_trials: int) -> None:
-        self._t = _tables(data)
+    def __init__(self, data: ReplayData, min_trials: int, prior: str, loss: str) -> None:
+        self._t = _tables(data, loss)
         self._min_trials = min_trials
+        self._prior = prior
+        self._no_evidence_weight = prior_weight(prior)
         n_epochs = data.n_epochs
         # Finished trials (COMPLETE or PRUNED after reporting a step), by number.
         self._finished_rows: list[int] = []
@@ -169,7 +177,7 @@ class _StudyCalibration:
         if self._row_nan[t] or self._n_nan[t]:
             return by_sotl_e  # a trial without the metric: the estimator keeps SoTL-E
         key = self._key(t)
-        weight = 0.0 if key is None else self._weights.get(key)
+        weight = self._no_evidence_weight if key is None else self._weights.get(key)
         if weight == 0.0:
             return by_sotl_e
         step = self._steps[t]
@@ -199,13 +207,13 @@ class _StudyCalibration:
     def _blend_decides(
         pruner: _Calibrated, difference: np.ndarray, finite: np.ndarray, decision: bool
     ) -> bool:
-        """Whether every rank blend with a metric weight in (0, 1/2] makes ``decision``, from
-        the others' rank differences with the own trial (SoTL-E's, the metric's)."""
-        ends = difference[0] + difference[1]  # twice the difference at weight 1/2
-        better = finite & (difference[0] < 0) & (ends < 0)
-        not_better = ~finite | ((difference[0] > 0) & (ends > 0)) | (
-            (difference[0] == 0) & (difference[1] == 0)
-        )
+        """Whether every rank blend with a metric weight in (0, 1) makes ``decision``, from the
+        others' rank differences with the own trial (SoTL-E's, the metric's): a blend is below
+        zero for every such weight exactly when neither difference is above zero and one is
+        below, and above or tied exactly when neither is below."""
+        sotl_e, metric = difference
+        better = finite & (sotl_e <= 0) & (metric <= 0) & ((sotl_e < 0) | (metric < 0))
+        not_better = ~finite | ((sotl_e >= 0) & (metric >= 0))
         n_others = finite.size
         by_blend = pruner.prunes_between(
             int(np.count_nonzero(better)), n_others - int(np.count_nonzero(not_better)), n_others
@@ -238,7 +246,7 @@ class _StudyCalibration:
         metric = tables.metric[rows, t]
         choice = choose_signal(
             tables.sotl_e[rows, t], None if np.isnan(metric).any() else metric, later,
-            min_trials=self._min_trials,
+            min_trials=self._min_trials, prior=self._prior,
         )
         return choice.metric_weight
 
@@ -261,11 +269,11 @@ class CalibratedHalving(_SoTLHalving, _Calibrated):
 
     def __init__(
         self, data: ReplayData, min_resource: int | None, eta: int, rate: int, bootstrap: int,
-        min_trials: int,
+        min_trials: int, prior: str, loss: str,
     ) -> None:
-        tables = _tables(data)
+        tables = _tables(data, loss)
         super().__init__(tables.sotl_e, data.loss_finite, min_resource, eta, rate, bootstrap)
-        self._calibration = _StudyCalibration(data, min_trials)
+        self._calibration = _StudyCalibration(data, min_trials, prior, loss)
 
     def begin(self, number: int, row: int) -> None:
         super().begin(number, row)
@@ -304,13 +312,13 @@ class CalibratedPercentile(_SoTLPercentile, _Calibrated):
 
     def __init__(
         self, data: ReplayData, percentile: float, n_startup: int, n_warmup: int,
-        interval: int, n_min: int, min_trials: int,
+        interval: int, n_min: int, min_trials: int, prior: str, loss: str,
     ) -> None:
-        tables = _tables(data)
+        tables = _tables(data, loss)
         super().__init__(
             tables.sotl_e, data.loss_finite, percentile, n_startup, n_warmup, interval, n_min
         )
-        self._calibration = _StudyCalibration(data, min_trials)
+        self._calibration = _StudyCalibration(data, min_trials, prior, loss)
         self._rule = PercentileRule(percentile)
 
     def begin(self, number: int, row: int) -> None:

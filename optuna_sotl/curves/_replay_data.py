@@ -130,7 +130,8 @@ def estimator_name(estimator: object) -> str:
     from optuna_sotl.estimators import SoTLEMA
 
     if isinstance(estimator, SelfCalibratingEstimator):
-        return "auto"
+        loss = estimator_name(estimator.loss_estimator)
+        return f"auto-{estimator.prior}" + ("" if loss == "sotl-e" else f"+{loss}")
     if isinstance(estimator, SoTLE):
         return "sotl-e" if estimator.window == 1 else f"sotl-e{estimator.window}"
     if isinstance(estimator, SoTLEMA):
@@ -142,17 +143,29 @@ def estimator_name(estimator: object) -> str:
 
 def make_estimator(name: str) -> BaseEstimator | SelfCalibratingEstimator:
     """An estimator from its short name: ``sotl-e``, ``sotl-e3``, ``sotl``, ``ema0.9``
-    (``SoTLEMA(newest_weight=0.9)``), ``auto`` (a SelfCalibratingEstimator)."""
+    (``SoTLEMA(newest_weight=0.9)``), ``auto`` (a SelfCalibratingEstimator), ``auto-even`` and
+    ``auto-sotl-e`` (one with that prior), ``auto-even+sotl`` (and its ``loss_estimator``)."""
+    if name == "auto":
+        from optuna_sotl import SelfCalibratingEstimator
+
+        return SelfCalibratingEstimator()
+    if name.startswith("auto-"):
+        from optuna_sotl import SelfCalibratingEstimator
+
+        prior, _, loss = name[5:].partition("+")
+        return SelfCalibratingEstimator(
+            prior=prior, loss_estimator=_curve_estimator(loss) if loss else None
+        )
+    return _curve_estimator(name)
+
+
+def _curve_estimator(name: str) -> BaseEstimator:
     from optuna_sotl.estimators import SoTL
     from optuna_sotl.estimators import SoTLE
     from optuna_sotl.estimators import SoTLEMA
 
     if name == "sotl":
         return SoTL()
-    if name == "auto":
-        from optuna_sotl import SelfCalibratingEstimator
-
-        return SelfCalibratingEstimator()
     if name.startswith("sotl-e"):
         return SoTLE(int(name[6:] or 1))
     if name.startswith("ema"):

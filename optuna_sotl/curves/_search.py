@@ -260,9 +260,11 @@ def optuna_replay(
     elif pruner.report == "train_loss":
         # Plain TPE would read pruned trials' training losses in the study's direction (the
         # highest loss as the best); this package's set-up hands it SoTL scores instead.
+        estimator = make_estimator(str(pruner.option("estimator", "sotl-e")))
+        # A sampler ranks pruned trials by a training-loss score: the self-calibrating one's.
         real_sampler = SoTLSampler(
             optuna.samplers.TPESampler(seed=seed),
-            estimator=make_estimator(str(pruner.option("estimator", "sotl-e"))),
+            estimator=getattr(estimator, "loss_estimator", estimator),
         )
     else:  # "tpe": Optuna's defaults, what a user gets today
         real_sampler = optuna.samplers.TPESampler(seed=seed)

@@ -78,6 +78,10 @@ def _pruners() -> dict[str, PrunerSpec]:
     pruners["sotl-hyperband"] = PrunerSpec(
         "sotl-hyperband", (("min_resource", 1), ("reduction_factor", 3))
     )
+    # Hyperband with SoTL-E, its default until 0598e7e.
+    pruners["sotl-hyperband-sotl-e"] = PrunerSpec(
+        "sotl-hyperband", (("min_resource", 1), ("reduction_factor", 3), ("estimator", "sotl-e"))
+    )
     for warmup in WARMUPS[1:]:
         pruners[f"sotl-w{warmup}"] = PrunerSpec("sotl", (("n_warmup_steps", warmup),))
     # The warm-up with SoTL-E, the estimator SoTLPruner had by default before SoTL.
@@ -86,18 +90,31 @@ def _pruners() -> dict[str, PrunerSpec]:
     )
     for estimator in ESTIMATORS:  # SoTLPruner with each estimator (one is the default)
         pruners[f"sotl-{estimator}"] = PrunerSpec("sotl", (("estimator", estimator),))
-    for eta in (2, 3, 4):  # the "auto" first rung (one of them is "sotl-sha")
+    for eta in (2, 3, 4):  # the "auto" first rung with SoTL-E (e3: the default until 0598e7e)
         pruners[f"sotl-sha-auto-e{eta}"] = PrunerSpec(
-            "sotl-sha", (("min_resource", "auto"), ("reduction_factor", eta))
+            "sotl-sha",
+            (("min_resource", "auto"), ("reduction_factor", eta), ("estimator", "sotl-e")),
         )
     # The self-calibrating estimator (it adapts the signal to the study): SoTLPruner's defaults,
     # and successive halving at the "auto" first rung.
-    pruners["sotl-cal"] = PrunerSpec("sotl", (("estimator", "auto"),))
-    for eta in (3, 4):
-        pruners[f"sotl-sha-cal-e{eta}"] = PrunerSpec(
-            "sotl-sha",
-            (("min_resource", "auto"), ("reduction_factor", eta), ("estimator", "auto")),
+    # "cal" has SoTL-E as its prior, "cal-even" no prior (see SelfCalibratingEstimator).
+    for prior, suffix in (("sotl-e", ""), ("even", "-even"), ("metric", "-metric")):
+        pruners[f"sotl-cal{suffix}"] = PrunerSpec("sotl", (("estimator", f"auto-{prior}"),))
+        pruners[f"sotl-cal{suffix}-sotl"] = PrunerSpec(
+            "sotl", (("estimator", f"auto-{prior}+sotl"),)
         )
+        pruners[f"sotl-hyperband-cal{suffix}"] = PrunerSpec(
+            "sotl-hyperband",
+            (("min_resource", 1), ("reduction_factor", 3), ("estimator", f"auto-{prior}")),
+        )
+        for eta in (3, 4):
+            pruners[f"sotl-sha-cal{suffix}-e{eta}"] = PrunerSpec(
+                "sotl-sha",
+                (
+                    ("min_resource", "auto"), ("reduction_factor", eta),
+                    ("estimator", f"auto-{prior}"),
+                ),
+            )
     for estimator in ESTIMATORS:
         for r, eta in SHAPES:
             pruners[f"sotl-sha-r{r}-e{eta}-{estimator}"] = PrunerSpec(
@@ -130,14 +147,14 @@ TPE_PRUNERS: tuple[str, ...] = ("none", "median", "sha", "hyperband", "sotl", "s
 #: the defaults of both families and the candidate shapes.
 RE_PRUNERS: tuple[str, ...] = (
     "none", "median", "sha", "hyperband", "sha-auto-e2", "sha-r1-e4", "sotl", "sotl-sotl-e",
-    "sotl-sha", "sotl-sha-auto-e4", "sotl-hyperband", "sotl-sha-r1-e3-sotl",
+    "sotl-sha", "sotl-sha-auto-e3", "sotl-hyperband", "sotl-sha-r1-e3-sotl",
 )
 
 
 #: The self-calibrating estimator, left out of the default set for its cost and run by name
 #: (``make -C benchmarks search-cal``): its bootstrap choice runs at every decision, 2-3 s per
 #: run in successive halving and about 6 s in SoTLPruner, against 0.04 s for SoTL-E.
-COSTLY_PRUNERS: tuple[str, ...] = ("sotl-cal", "sotl-sha-cal-e3", "sotl-sha-cal-e4")
+COSTLY_PRUNERS: tuple[str, ...] = tuple(name for name in PRUNERS if "-cal" in name)
 
 
 def default_names(sampler: str | None = None) -> list[str]:

@@ -12,29 +12,31 @@ from optuna.trial import TrialState
 
 from optuna_sotl._attrs import VAL_METRIC_CURVE
 from optuna_sotl._checks import check_count
+from optuna_sotl._checks import check_loss_estimator
 from optuna_sotl._scoring import score_at_step
 from optuna_sotl.estimators._base import BaseEstimator
 from optuna_sotl.estimators._signal_choice import blend_scores
 from optuna_sotl.estimators._signal_choice import choose_signal
 from optuna_sotl.estimators._signal_choice import DEFAULT_MIN_CALIBRATION_TRIALS
+from optuna_sotl.estimators._signal_choice import prior_weight
 from optuna_sotl.estimators._signal_choice import SignalChoice
 from optuna_sotl.estimators._signal_choice import SOTL_E
-from optuna_sotl.estimators._sotl_e import SoTLE
 
 
 class SelfCalibratingEstimator:
-    """Rank by SoTL-E unless the study's own trials show another signal ranks better than noise.
+    """Rank by the training loss, the validation metric or a blend, as the study's trials show.
 
-    SoTL-E ranks architectures better than the validation metric early in training and worse
-    late; where they cross depends on the space, schedule and data. At step ``t`` a paired
-    bootstrap over *calibration trials* (fixed seed: every worker agrees) compares the Spearman
-    ρ of SoTL-E, the validation metric and their rank mean with what the trials turned out to be.
-    The metric replaces SoTL-E only when it beats both others in 90 % of the resamples; the rank
-    mean is blended in as it beats SoTL-E in 40-70 % of them. Calibration trials are the completed
-    trials that reached ``t`` or, where clearly more exist, the trials that reached a step
-    ``s >= 2t + 1``, judged by their validation metric at ``s``. Below ``min_calibration_trials``
-    trials, or without a validation metric, it keeps SoTL-E. The choice is the pure-numpy
-    :func:`optuna_sotl.estimators._signal_choice.choose_signal`, shared with ``curves rank``.
+    A training-loss score (SoTL-E by default) ranks architectures trained with one recipe better
+    than the validation metric early in training and worse late; where they cross depends on the
+    space, schedule and data, and where the search also varies the recipe (learning rate,
+    dropout, batch size) the training loss can rank backwards. At step ``t`` a paired bootstrap
+    over *calibration trials* (fixed seed: every worker agrees) compares the Spearman ρ of the
+    two signals with what the trials turned out to be, and trials are ranked by a blend of the
+    two rank orders. Calibration trials are the completed trials that reached ``t`` or, where
+    clearly more exist, the trials that reached a step ``s >= 2t + 1``, judged by their
+    validation metric at ``s``. Without a validation metric it keeps the training loss. The
+    choice is the pure-numpy :func:`optuna_sotl.estimators._signal_choice.choose_signal`, shared
+    with ``curves rank``.
 
     Example:
 
@@ -49,21 +51,44 @@ class SelfCalibratingEstimator:
 
     Args:
         min_calibration_trials:
-            Calibration trials needed at a step before the estimator leaves SoTL-E.
+            Calibration trials needed at a step before the evidence moves the blend.
+        prior:
+            ``"sotl-e"`` (default): the training loss unless the evidence is clear (the metric
+            alone when it beats the loss and the rank mean in 90 % of the resamples, a blend up
+            to the rank mean as the rank mean beats the loss in 40-70 % of them); it ranks best
+            offline when the architectures share one training recipe
+            (``benchmarks/results/calibration.md``). ``"metric"`` (the rung pruners' default):
+            the metric alone, as Optuna's pruners rank, until there is evidence; then the
+            metric's weight is the share of bootstrap resamples in which it ranks the
+            calibration trials better than the training loss. ``"even"``: the same, with ½ (the
+            rank mean) before there is evidence.
+        loss_estimator:
+            The training-loss score blended with the metric; default ``SoTLE(1)``.
     """
 
     name = "self-calibrating"
     # The pruner reads trials' training-loss windows for other estimators; this one needs them all.
     window = None
 
-    def __init__(self, *, min_calibration_trials: int = DEFAULT_MIN_CALIBRATION_TRIALS) -> None:
+    def __init__(
+        self,
+        *,
+        min_calibration_trials: int = DEFAULT_MIN_CALIBRATION_TRIALS,
+        prior: str = "sotl-e",
+        loss_estimator: BaseEstimator | None = None,
+    ) -> None:
         self._min_calibration_trials = check_count(
             "min_calibration_trials",
             min_calibration_trials,
             minimum=3,
             why="a rank correlation needs them",
         )
-        self._sotl_e: BaseEstimator = SoTLE(1)
+        if not isinstance(prior, str):
+            raise TypeError(f"prior must be a str, got {prior!r}.")
+        self._no_evidence_weight = prior_weight(prior)
+        self._prior = prior
+        # Checked like every pruner's estimator; SoTL-E by default, whose name the choices carry.
+        self._sotl_e: BaseEstimator = check_loss_estimator(loss_estimator)
         # step -> (the calibration set it was made on, the choice); derived from storage only,
         # so a worker with an empty cache makes the same choice as one with a full cache.
         self._choices: dict[int, tuple[tuple[object, ...], SignalChoice]] = {}
@@ -71,6 +96,14 @@ class SelfCalibratingEstimator:
     @property
     def min_calibration_trials(self) -> int:
         return self._min_calibration_trials
+
+    @property
+    def prior(self) -> str:
+        return self._prior
+
+    @property
+    def loss_estimator(self) -> BaseEstimator:
+        return self._sotl_e
 
     @property
     def fallback(self) -> str:
@@ -81,7 +114,9 @@ class SelfCalibratingEstimator:
     ) -> SignalChoice:
         """The choice on the calibration trials' lower-is-better SoTL-E, metric (``None``: not
         reported) and outcome ``later``; see :func:`choose_signal`."""
-        return choose_signal(sotl_e, val_metric, later, min_trials=self._min_calibration_trials)
+        return choose_signal(
+            sotl_e, val_metric, later, min_trials=self._min_calibration_trials, prior=self._prior
+        )
 
     def score_curves(
         self,
@@ -141,7 +176,7 @@ class SelfCalibratingEstimator:
         if cached is not None and cached[0] == key:
             return cached[1]
         if len(members) < self._min_calibration_trials:
-            choice = SignalChoice(0.0, len(members))
+            choice = SignalChoice(self._no_evidence_weight, len(members))
         else:
             sotl_e = score_at_step(self._sotl_e, members, step)
             metric = _metric_scores(members, step, maximize)
@@ -150,10 +185,7 @@ class SelfCalibratingEstimator:
                 later = -values if maximize else values
             else:
                 later = _metric_scores(members, target_step, maximize)
-            choice = choose_signal(
-                sotl_e, None if np.isnan(metric).any() else metric, later,
-                min_trials=self._min_calibration_trials,
-            )
+            choice = self.choose(sotl_e, None if np.isnan(metric).any() else metric, later)
         self._choices[step] = (key, choice)
         return choice
 
@@ -177,7 +209,10 @@ class SelfCalibratingEstimator:
         return later, target_step
 
     def __repr__(self) -> str:
-        return f"SelfCalibratingEstimator(min_calibration_trials={self._min_calibration_trials})"
+        return (
+            f"SelfCalibratingEstimator(min_calibration_trials={self._min_calibration_trials}, "
+            f"prior={self._prior!r}, loss_estimator={self._sotl_e!r})"
+        )
 
 
 def _last_reported(curve: object) -> int:

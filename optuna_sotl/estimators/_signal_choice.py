@@ -32,6 +32,12 @@ VAL_METRIC_CONFIDENCE = 0.9
 # in evidence makes a small change in the ranking.
 RANK_MEAN_RAMP = (0.4, 0.7)
 DEFAULT_BOOTSTRAP = 1000
+# The two priors of :func:`choose_signal`. "even": no signal is preferred before the study shows
+# one ranks better; the metric's weight is the bootstrap probability that it does. "sotl-e":
+# SoTL-E unless the evidence clearly favours the metric (the rule above).
+PRIORS = ("even", "sotl-e", "metric")
+# The weight before there is evidence under the even prior: the rank mean of the two.
+EVEN_PRIOR_WEIGHT = 0.5
 # Bootstrap resamples times trials: bounds the cost of one choice (a few ms) in large studies.
 _MAX_BOOTSTRAP_CELLS = 50_000
 _MIN_BOOTSTRAP = 200
@@ -47,8 +53,9 @@ class SignalChoice:
     ``metric_weight`` is the weight of the validation metric's ranks against SoTL-E's: 0 is
     SoTL-E itself, 1 the metric itself, ½ the rank mean. ``p_rank_mean`` is the share of
     bootstrap resamples in which the rank mean ranked the calibration trials better than SoTL-E;
-    ``p_val_metric`` the share in which the validation metric ranked them better than both. Both
-    are NaN when no comparison was made (too few trials, no validation metric, a constant target).
+    ``p_val_metric`` the share in which the validation metric ranked them better than both (under
+    the even prior: better than SoTL-E, ties half). Both are NaN when no comparison was made (too
+    few trials, no validation metric, a constant target).
     """
 
     metric_weight: float
@@ -69,8 +76,13 @@ class SignalChoice:
 
     @property
     def kind(self) -> str:
-        """:attr:`signal` with every blend under one name, to count choices."""
-        return self.signal if self.signal in SIGNALS else "rank blend (SoTL-E to rank mean)"
+        """:attr:`signal` with the blends on either side of the rank mean under one name each,
+        to count choices."""
+        if self.signal in SIGNALS:
+            return self.signal
+        if self.metric_weight < 0.5:
+            return "rank blend (SoTL-E to rank mean)"
+        return "rank blend (rank mean to metric)"
 
 
 def blend_scores(
@@ -133,6 +145,7 @@ def choose_signal(
     min_trials: int = DEFAULT_MIN_CALIBRATION_TRIALS,
     n_bootstrap: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
+    prior: str = "sotl-e",
 ) -> SignalChoice:
     """Which signal ranks trials best, judged on calibration trials with a paired bootstrap.
 
@@ -141,12 +154,17 @@ def choose_signal(
     (their objective, or the validation metric at a later step). SoTL-E is the prior. The
     trials are resampled ``n_bootstrap`` times (fewer for large sets) with a fixed ``seed``,
     so every worker makes the same choice, and on each resample the Spearman ρ of SoTL-E, of
-    the rank mean of the two and of the metric with the target is computed. The metric alone
-    is chosen when it beats both others in at least 90 % of the resamples. Otherwise the
-    metric's weight in a blend of the two rank orders grows with the share ``p`` of resamples in
-    which the rank mean beats SoTL-E: 0 (SoTL-E) for ``p <= 0.4``, ½ (the rank mean) for
-    ``p >= 0.7``, linear between. With fewer than ``min_trials`` trials, a constant target or a
-    missing validation metric it stays with SoTL-E.
+    the rank mean of the two and of the metric with the target is computed.
+
+    With ``prior="even"`` or ``"metric"`` neither signal is preferred once there is evidence:
+    the metric's weight in the blend of the two rank orders is the share of resamples in which
+    the metric ranks the trials better than SoTL-E (ties count half). While there is none (fewer
+    than ``min_trials`` trials, a constant target) the weight is ½ (the rank mean) or 1 (the
+    metric). With ``prior="sotl-e"`` SoTL-E is the prior: the
+    metric alone is chosen when it beats both others in at least 90 % of the resamples;
+    otherwise the metric's weight grows with the share ``p`` of resamples in which the rank
+    mean beats SoTL-E: 0 (SoTL-E) for ``p <= 0.4``, ½ for ``p >= 0.7``, linear between; without
+    evidence it is 0. Without a validation metric (or with gaps in it) the weight is 0.
 
     Example:
 
@@ -174,18 +192,20 @@ def choose_signal(
         raise TypeError(f"n_bootstrap must be an int, got {n_bootstrap!r}.")
     if n_bootstrap < 1:
         raise ValueError(f"n_bootstrap must be at least 1, got {n_bootstrap}.")
-    if (
-        n < max(3, min_trials)
-        or val_metric is None
-        or not np.isfinite(target).all()
-        or np.ptp(target) == 0.0
-    ):
+    no_evidence = prior_weight(prior)
+    if val_metric is None:
         return SignalChoice(0.0, n)
-    scores = signal_scores(sotl_e, val_metric)
-    matrix = np.stack([scores[name] for name in SIGNALS])
+    weighs_by_evidence = prior in ("even", "metric")
+    if weighs_by_evidence:  # compares the two signals only: no rank mean to rank
+        matrix = np.stack([np.asarray(sotl_e, np.float64), np.asarray(val_metric, np.float64)])
+    else:
+        scores = signal_scores(sotl_e, val_metric)
+        matrix = np.stack([scores[name] for name in SIGNALS])
     # inf (a diverged trial) ranks worst, which rankdata handles; NaN cannot be ranked.
     if np.isnan(matrix).any():
         return SignalChoice(0.0, n)
+    if n < max(3, min_trials) or not np.isfinite(target).all() or np.ptp(target) == 0.0:
+        return SignalChoice(no_evidence, n)
 
     rng = np.random.default_rng(seed)
     if n > _MAX_CALIBRATION:
@@ -197,8 +217,12 @@ def choose_signal(
     index = rng.integers(0, size, size=(resamples, size))
     rho, valid = _bootstrap_spearman(matrix, target, index)  # (signals, resamples)
     if not valid.any():
-        return SignalChoice(0.0, n)
+        return SignalChoice(no_evidence, n)
     # A constant signal orders nothing: ρ = 0.
+    if weighs_by_evidence:
+        sotl, metric = np.nan_to_num(rho[:, valid], nan=0.0)
+        p_metric = float(np.mean(metric > sotl) + 0.5 * np.mean(metric == sotl))
+        return SignalChoice(p_metric, n, p_val_metric=p_metric)
     sotl, mean, metric = np.nan_to_num(rho[:, valid], nan=0.0)
     p_rank_mean = float(np.mean(mean > sotl) + 0.5 * np.mean(mean == sotl))
     p_val_metric = float(np.mean(metric > np.maximum(sotl, mean)))
@@ -208,6 +232,13 @@ def choose_signal(
         low, high = RANK_MEAN_RAMP
         weight = 0.5 * min(1.0, max(0.0, (p_rank_mean - low) / (high - low)))
     return SignalChoice(weight, n, p_rank_mean, p_val_metric)
+
+
+def prior_weight(prior: str) -> float:
+    """The metric's weight without evidence under ``prior`` (see :func:`choose_signal`)."""
+    if prior not in PRIORS:
+        raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}.")
+    return {"even": EVEN_PRIOR_WEIGHT, "sotl-e": 0.0, "metric": 1.0}[prior]
 
 
 def _bootstrap_spearman(

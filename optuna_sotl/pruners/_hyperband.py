@@ -36,10 +36,11 @@ class SoTLHyperbandPruner(HyperbandPruner):
     bracket ``b`` has ``min_early_stopping_rate=b``. The brackets, their sizes and the
     trial-to-bracket assignment (a hash of the study name and trial number, so workers agree) are
     those of Optuna's :class:`~optuna.pruners.HyperbandPruner` with the same arguments; a trial is
-    ranked only against its bracket, by ``estimator`` (default SoTL-E with ``E=1``), lower is
-    better in any study direction. As with Optuna's pruner, samplers get a study holding only the
-    trial's bracket; this one filters ``Study._get_trials`` too, which TPE reads.
-    :meth:`bracket_of` tells a trial's bracket and ``study.parent_study`` gives the whole study.
+    ranked only against its bracket, by ``estimator`` (by default the self-calibrating one of
+    :class:`~optuna_sotl.SoTLSuccessiveHalvingPruner`), lower is better in any study direction. As
+    with Optuna's pruner, samplers get a study holding only the trial's bracket; this one filters
+    ``Study._get_trials`` too, which TPE reads. :meth:`bracket_of` tells a trial's bracket and
+    ``study.parent_study`` gives the whole study.
 
     Example:
 
@@ -80,8 +81,9 @@ class SoTLHyperbandPruner(HyperbandPruner):
             At least 0; must be 0 when ``max_resource`` is ``"auto"`` (see
             :class:`~optuna_sotl.SoTLSuccessiveHalvingPruner`).
         estimator:
-            A training-loss estimator from :mod:`optuna_sotl.estimators` (default ``SoTLE(1)``)
-            or a :class:`~optuna_sotl.SelfCalibratingEstimator`.
+            A training-loss estimator from :mod:`optuna_sotl.estimators` or a
+            :class:`~optuna_sotl.SelfCalibratingEstimator` (default
+            ``SelfCalibratingEstimator(prior="metric")``).
     """
 
     def __init__(
@@ -112,7 +114,9 @@ class SoTLHyperbandPruner(HyperbandPruner):
         self._max_steps: str | int = "auto" if max_steps is None else max_steps
         self._eta = reduction_factor
         self._bootstrap = bootstrap_count
-        self._estimator = check_pruning_estimator(estimator)
+        self._estimator = check_pruning_estimator(
+            SelfCalibratingEstimator(prior="metric") if estimator is None else estimator
+        )
         self._brackets: list[SoTLSuccessiveHalvingPruner] = []
         self._bracket_budgets: list[int] = []
         if max_steps is not None:

@@ -36,14 +36,18 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
 
     Optuna's :class:`~optuna.pruners.SuccessiveHalvingPruner` (`Li et al., 2020
     <https://arxiv.org/abs/1810.05934>`__) with the same arguments, but a rung ranks trials by
-    ``estimator`` (default SoTL-E with ``E=1``), lower is better in any study direction. Rung ``k``
-    is at step ``min_resource * reduction_factor ** (min_early_stopping_rate + k)``; a trial that
-    reports it is promoted if it ranks in the best ``1 / reduction_factor`` of the trials that
-    reported it (complete, pruned or running, itself included; ties are promoted), or is the best
-    while the rung holds fewer than ``reduction_factor`` trials, and is pruned otherwise. A NaN or
-    infinite loss prunes at once. Rungs are recomputed from the stored losses at every decision,
-    so workers sharing a storage agree; a rung is judged only when ``should_prune`` follows the
-    report of its step (the reporter asks every epoch).
+    ``estimator``, lower is better in any study direction. The default, a
+    :class:`~optuna_sotl.SelfCalibratingEstimator` with ``prior="metric"``, ranks by the validation
+    metric the reporter stored (as Optuna's pruner does) until the study's own trials show that the
+    training loss ranks better, and blends the two by that evidence; without a metric it ranks by
+    SoTL-E. Rung ``k`` is at step
+    ``min_resource * reduction_factor ** (min_early_stopping_rate + k)``; a trial that reports it
+    is promoted if it ranks in the best ``1 / reduction_factor`` of the trials that reported it
+    (complete, pruned or running, itself included; ties are promoted), or is the best while the
+    rung holds fewer than ``reduction_factor`` trials, and is pruned otherwise. A NaN or infinite
+    loss prunes at once. Rungs are recomputed from the stored losses at every decision, so workers
+    sharing a storage agree; a rung is judged only when ``should_prune`` follows the report of its
+    step (the reporter asks every epoch).
 
     Example:
 
@@ -78,9 +82,8 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
         reduction_factor:
             ``eta`` in the paper: about ``1 / reduction_factor`` of a rung's trials are promoted,
             and each rung's step is ``reduction_factor`` times the previous one. At least 2.
-            Default 3 (Optuna's pruner: 4): with SoTL-E rungs it had the lowest validation regret
-            in replayed searches, on the whole file and on random fifths of it, at every budget
-            tried (``benchmarks/results/search.md``).
+            Default 4, as Optuna's pruner: 3 was better on SpikeNAS-Bench with SoTL-E rungs but
+            lost on held-out curve sets (``benchmarks/results/heldout.md``).
         min_early_stopping_rate:
             ``s`` in the paper: the first rung is at step
             ``min_resource * reduction_factor ** min_early_stopping_rate``. At least 0.
@@ -88,14 +91,15 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
             A trial reaching a rung that holds no more than this many trials, itself included, is
             pruned (as in Optuna). At least 0; must be 0 when ``min_resource`` is ``"auto"``.
         estimator:
-            A training-loss estimator from :mod:`optuna_sotl.estimators` (default ``SoTLE(1)``)
-            or a :class:`~optuna_sotl.SelfCalibratingEstimator`.
+            A training-loss estimator from :mod:`optuna_sotl.estimators` or a
+            :class:`~optuna_sotl.SelfCalibratingEstimator` (default
+            ``SelfCalibratingEstimator(prior="metric")``).
     """
 
     def __init__(
         self,
         min_resource: str | int = "auto",
-        reduction_factor: int = 3,
+        reduction_factor: int = 4,
         min_early_stopping_rate: int = 0,
         bootstrap_count: int = 0,
         *,
@@ -112,7 +116,9 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
                 f"bootstrap_count must be 0 when min_resource is 'auto', got "
                 f"bootstrap_count={bootstrap_count}."
             )
-        self._estimator = check_pruning_estimator(estimator)
+        self._estimator = check_pruning_estimator(
+            SelfCalibratingEstimator(prior="metric") if estimator is None else estimator
+        )
         # Rung members' scores, so that a call scores only what is new (see _score_index).
         self._index = ScoreIndex(self._estimator)
 

@@ -66,8 +66,19 @@ KINDS = {
     "sotl-sha-cal-e3": PRUNERS["sotl-sha-cal-e3"],
     "sotl-sha-cal-e4": PRUNERS["sotl-sha-cal-e4"],
     "sotl-cal": PRUNERS["sotl-cal"],
+    # The same with no prior (rank mean before evidence, a blend weighted by it after).
+    "sotl-sha-cal-even-e3": PRUNERS["sotl-sha-cal-even-e3"],
+    "sotl-sha-cal-even-e4": PRUNERS["sotl-sha-cal-even-e4"],
+    "sotl-cal-even": PRUNERS["sotl-cal-even"],
+    "sotl-hyperband-cal": PRUNERS["sotl-hyperband-cal"],
+    "sotl-hyperband-cal-even": PRUNERS["sotl-hyperband-cal-even"],
+    "sotl-cal-even-sotl": PRUNERS["sotl-cal-even-sotl"],
 }
-CALIBRATING = ("sotl-sha-cal-e3", "sotl-sha-cal-e4", "sotl-cal")
+CALIBRATING = (
+    "sotl-sha-cal-e3", "sotl-sha-cal-e4", "sotl-cal", "sotl-sha-cal-even-e3",
+    "sotl-sha-cal-even-e4", "sotl-cal-even", "sotl-hyperband-cal", "sotl-hyperband-cal-even",
+    "sotl-cal-even-sotl",
+)
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -89,7 +100,7 @@ def test_random_sampling_same_decisions(subset, kind: str, seed: int) -> None:
 @pytest.mark.parametrize(
     "kind",
     ["none", "sotl", "sotl-sha", "sotl-sha-r2-e2-sotl", "sotl-hyperband", "sotl-sha-cal-e3",
-     "sotl-cal"],
+     "sotl-cal", "sotl-sha-cal-even-e4", "sotl-cal-even"],
 )
 @pytest.mark.parametrize("seed", [0, 1])
 def test_regularized_evolution_same_proposals_and_decisions(subset, kind: str, seed: int) -> None:
@@ -151,7 +162,8 @@ def _curves_with_metric_gaps() -> LearningCurves:
     return LearningCurves(train_loss, train_loss.copy(), result, "test_acc", val_acc=val_acc)
 
 
-@pytest.mark.parametrize("kind", ["sotl-sha-cal-e3", "sotl-cal"])
+@pytest.mark.parametrize("kind", ["sotl-sha-cal-e3", "sotl-cal", "sotl-sha-cal-even-e3",
+                                  "sotl-cal-even"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_self_calibrating_with_missing_metrics_same_decisions(kind: str, seed: int) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -164,3 +176,13 @@ def test_self_calibrating_with_missing_metrics_same_decisions(kind: str, seed: i
     states = [state for _, state, _ in fast.log]
     assert states.count(0) >= 5 and states.count(1) >= 10
     assert any(np.isnan(data.val[row]).any() for row in rows)  # gapped trials took part
+
+
+def test_tpe_replay_wraps_tpe_with_the_default_estimators_loss_score(subset) -> None:
+    # SoTLPruner's and the rung pruners' defaults differ in estimator; with a self-calibrating
+    # one the sampler ranks pruned trials by its training-loss score.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for name in ("sotl-sha", "sotl"):
+        log = optuna_replay(subset, SamplerSpec("tpe"), PRUNERS[name], 0, 600)
+        states = [state for _, state, _ in log]
+        assert states.count(0) >= 1 and states.count(1) >= 1, name

@@ -5,6 +5,7 @@ import optuna
 import pytest
 
 from optuna_sotl import SelfCalibratingEstimator
+from optuna_sotl import SoTLE
 from optuna_sotl import SoTLHyperbandPruner
 from optuna_sotl import SoTLPruner
 from optuna_sotl import SoTLSuccessiveHalvingPruner
@@ -36,6 +37,32 @@ def test_choose_signal_follows_clear_evidence_only() -> None:
     assert choose_signal(noise, None, target).signal == SOTL_E
     assert choose_signal(noise, np.where(target == 3, np.nan, exact), target).signal == SOTL_E
     assert choose_signal(noise, exact, np.ones(30)).signal == SOTL_E
+
+
+def test_even_prior_weighs_the_metric_by_the_evidence() -> None:
+    target = np.arange(30, dtype=float)
+    exact, noise = target + 100.0, noisy(np.zeros(30), 1.0, 0)
+    assert choose_signal(noise, exact, target, prior="even").signal == VAL_METRIC
+    assert choose_signal(exact, noise, target, prior="even").signal == SOTL_E
+    # Equally noisy signals: a weight near 1/2, the share of resamples the metric won.
+    choice = choose_signal(noisy(target, 8.0, 21), noisy(target, 8.0, 22), target, prior="even")
+    assert 0.2 < choice.metric_weight < 0.8
+    assert choice.metric_weight == choice.p_val_metric
+    # Less noise in the metric: the weight leans to it without discarding SoTL-E.
+    leaning = choose_signal(noisy(target, 9.0, 9), noisy(target, 8.0, 10), target, prior="even")
+    assert 0.5 < leaning.metric_weight < 1.0
+    # No evidence: the rank mean; no metric to blend (or gaps in it): SoTL-E.
+    assert choose_signal(noise[:9], exact[:9], target[:9], prior="even").signal == RANK_MEAN
+    assert choose_signal(noise, exact, np.ones(30), prior="even").signal == RANK_MEAN
+    assert choose_signal(noise, None, target, prior="even").signal == SOTL_E
+    gaps = np.where(target == 3, np.nan, exact)
+    assert choose_signal(noise, gaps, target, prior="even").signal == SOTL_E
+
+
+@pytest.mark.parametrize("prior, error", [("odd", ValueError), (None, TypeError)])
+def test_invalid_prior(prior, error) -> None:
+    with pytest.raises(error, match="prior"):
+        SelfCalibratingEstimator(prior=prior)
 
 
 def test_choose_signal_is_deterministic_and_cheap_for_large_sets() -> None:
@@ -110,10 +137,11 @@ def test_the_pruner_follows_the_signal_that_ranked_completed_trials(make_study, 
     assert not running(loss=5.0, metric=best_metric).should_prune()
 
 
-def test_too_few_completed_trials_fall_back_to_sotl_e(make_study) -> None:
+@pytest.mark.parametrize("prior, pruned", [("sotl-e", False), ("metric", True)])
+def test_too_few_completed_trials_keep_the_prior(make_study, prior: str, pruned: bool) -> None:
     study = make_study(
         direction="maximize",
-        pruner=SoTLPruner(n_startup_trials=0, estimator=SelfCalibratingEstimator()),
+        pruner=SoTLPruner(n_startup_trials=0, estimator=SelfCalibratingEstimator(prior=prior)),
     )
     for i in range(5):
         study.add_trial(
@@ -126,7 +154,8 @@ def test_too_few_completed_trials_fall_back_to_sotl_e(make_study) -> None:
     trial = study.ask()
     trial.report(0.5, 0)
     trial.set_user_attr("val_metric_curve", [0.0])
-    assert not trial.should_prune()  # lowest loss: kept by SoTL-E despite the worst metric
+    # The lowest loss and the worst metric: SoTL-E keeps it, the metric prunes it.
+    assert trial.should_prune() == pruned
 
 
 @pytest.mark.parametrize(
@@ -190,10 +219,11 @@ def test_trials_that_reached_a_later_step_calibrate_when_far_enough(
     make_study, reached: int, follows_metric: bool
 ) -> None:
     """No trial completed; 12 pruned trials reached step ``reached - 1``. At step 1 their metric
-    at step 3 (>= 2 * 1 + 1) is a sound target; at step 2 it is too close to step 1."""
+    at step 3 (>= 2 * 1 + 1) is a sound target; at step 2 it is too close to step 1. The prior
+    is SoTL-E, so that only calibration makes the pruner follow the metric."""
+    estimator = SelfCalibratingEstimator(prior="sotl-e")
     study = make_study(
-        direction="maximize",
-        pruner=SoTLPruner(n_startup_trials=0, estimator=SelfCalibratingEstimator()),
+        direction="maximize", pruner=SoTLPruner(n_startup_trials=0, estimator=estimator)
     )
     for i in range(12):
         add_pruned(study, float(i), reached, maximize=True)
@@ -223,3 +253,42 @@ def test_bootstrap_ranks_from_counts_equal_ranking_each_resample() -> None:
         for k in range(3):
             expected = stats.spearmanr(scores[k, index[b]], target[index[b]])[0]
             assert rho[k, b] == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "make_pruner",
+    [
+        lambda **kwargs: SoTLSuccessiveHalvingPruner(min_resource=1, reduction_factor=2, **kwargs),
+        lambda **kwargs: SoTLHyperbandPruner(
+            min_resource=1, max_resource=1, reduction_factor=2, **kwargs
+        ),
+    ],
+    ids=["successive-halving", "hyperband"],
+)
+def test_the_rung_pruners_rank_by_the_metric_until_the_study_shows_otherwise(make_pruner) -> None:
+    assert isinstance(make_pruner().estimator, SelfCalibratingEstimator)
+    assert make_pruner().estimator.prior == "metric"
+
+    def candidate_survives(**kwargs) -> bool:
+        study = optuna.create_study(direction="maximize", pruner=make_pruner(**kwargs))
+        for i in range(4):  # too few to calibrate on: the prior decides
+            study.add_trial(
+                optuna.create_trial(
+                    value=float(i),
+                    intermediate_values={0: 2.0, 1: 1.0 + i / 10},
+                    user_attrs={"val_metric_curve": [0.0, float(i)]},
+                )
+            )
+        trial = study.ask()
+        trial.report(2.0, 0)
+        trial.report(0.5, 1)  # the lowest loss and the worst metric
+        trial.set_user_attr("val_metric_curve", [0.0, -1.0])
+        return not trial.should_prune()
+
+    assert not candidate_survives()  # ranked by the metric, as Optuna's pruner would
+    assert candidate_survives(estimator=SoTLE(1))
+
+
+def test_default_successive_halving_shape_is_optunas() -> None:
+    assert "reduction_factor=4" in repr(SoTLSuccessiveHalvingPruner())
+    assert "prior='metric'" in repr(SoTLSuccessiveHalvingPruner())
