@@ -236,13 +236,13 @@ def _self_calibrating(spec: PrunerSpec, data: ReplayData, study_name: str) -> _A
     """The array pruner with a :class:`~optuna_sotl.SelfCalibratingEstimator` (its own module)."""
     from optuna_sotl.curves._replay_calibration import CalibratedHalving
     from optuna_sotl.curves._replay_calibration import CalibratedPercentile
-    from optuna_sotl.estimators._signal_choice import DEFAULT_MIN_CALIBRATION_TRIALS
+    from optuna_sotl.estimators import SelfCalibratingEstimator
 
     opt = spec.option
-    min_trials = DEFAULT_MIN_CALIBRATION_TRIALS  # what SelfCalibratingEstimator() holds
     estimator = make_estimator(str(opt("estimator", "auto")))
-    prior = getattr(estimator, "prior")
-    loss = estimator_name(getattr(estimator, "loss_estimator"))
+    assert isinstance(estimator, SelfCalibratingEstimator)  # the caller saw an "auto" name
+    min_trials = estimator.min_calibration_trials
+    prior, loss = estimator.prior, estimator_name(estimator.loss_estimator)
     if spec.kind == "sotl":
         return CalibratedPercentile(
             data, float(opt("percentile", 50.0)), int(opt("n_startup_trials", 5)),

@@ -87,8 +87,8 @@ class SelfCalibratingEstimator:
             raise TypeError(f"prior must be a str, got {prior!r}.")
         self._no_evidence_weight = prior_weight(prior)
         self._prior = prior
-        # Checked like every pruner's estimator; SoTL-E by default, whose name the choices carry.
-        self._sotl_e: BaseEstimator = check_loss_estimator(loss_estimator)
+        # Checked like every pruner's estimator. The choices call it SoTL-E, its default.
+        self._loss_estimator: BaseEstimator = check_loss_estimator(loss_estimator)
         # step -> (the calibration set it was made on, the choice); derived from storage only,
         # so a worker with an empty cache makes the same choice as one with a full cache.
         self._choices: dict[int, tuple[tuple[object, ...], SignalChoice]] = {}
@@ -103,7 +103,7 @@ class SelfCalibratingEstimator:
 
     @property
     def loss_estimator(self) -> BaseEstimator:
-        return self._sotl_e
+        return self._loss_estimator
 
     @property
     def fallback(self) -> str:
@@ -133,7 +133,7 @@ class SelfCalibratingEstimator:
         the final validation result of a completed trial. Returns the scores and the choice.
         """
         calibration = np.asarray(calibration, dtype=bool)
-        sotl_e = np.asarray(self._sotl_e(train_loss, budget), dtype=np.float64)
+        sotl_e = np.asarray(self._loss_estimator(train_loss, budget), dtype=np.float64)
         metric = None
         if val_metric is not None and not np.isnan(val_metric[:, budget - 1]).all():
             column = np.asarray(val_metric, dtype=np.float64)[:, budget - 1]
@@ -158,7 +158,7 @@ class SelfCalibratingEstimator:
         if not trials:
             return np.empty(0, dtype=np.float64)
         maximize = direction == StudyDirection.MAXIMIZE
-        sotl_e = score_at_step(self._sotl_e, trials, step)
+        sotl_e = score_at_step(self._loss_estimator, trials, step)
         weight = self._cached_choice(trials, step, maximize).metric_weight
         if weight == 0.0:
             return sotl_e
@@ -178,7 +178,7 @@ class SelfCalibratingEstimator:
         if len(members) < self._min_calibration_trials:
             choice = SignalChoice(self._no_evidence_weight, len(members))
         else:
-            sotl_e = score_at_step(self._sotl_e, members, step)
+            sotl_e = score_at_step(self._loss_estimator, members, step)
             metric = _metric_scores(members, step, maximize)
             if target_step is None:
                 values = np.array([t.value for t in members], dtype=np.float64)
@@ -211,7 +211,7 @@ class SelfCalibratingEstimator:
     def __repr__(self) -> str:
         return (
             f"SelfCalibratingEstimator(min_calibration_trials={self._min_calibration_trials}, "
-            f"prior={self._prior!r}, loss_estimator={self._sotl_e!r})"
+            f"prior={self._prior!r}, loss_estimator={self._loss_estimator!r})"
         )
 
 

@@ -32,12 +32,12 @@ VAL_METRIC_CONFIDENCE = 0.9
 # in evidence makes a small change in the ranking.
 RANK_MEAN_RAMP = (0.4, 0.7)
 DEFAULT_BOOTSTRAP = 1000
-# The two priors of :func:`choose_signal`. "even": no signal is preferred before the study shows
-# one ranks better; the metric's weight is the bootstrap probability that it does. "sotl-e":
-# SoTL-E unless the evidence clearly favours the metric (the rule above).
-PRIORS = ("even", "sotl-e", "metric")
-# The weight before there is evidence under the even prior: the rank mean of the two.
-EVEN_PRIOR_WEIGHT = 0.5
+# The metric's weight before there is evidence, per prior of :func:`choose_signal`. "sotl-e":
+# SoTL-E until the evidence clearly favours the metric (the rule above). "metric" and "even": the
+# metric or the rank mean until then, after which the metric's weight is the bootstrap probability
+# that it ranks better than SoTL-E.
+_NO_EVIDENCE_WEIGHTS = {"sotl-e": 0.0, "metric": 1.0, "even": 0.5}
+PRIORS = tuple(_NO_EVIDENCE_WEIGHTS)
 # Bootstrap resamples times trials: bounds the cost of one choice (a few ms) in large studies.
 _MAX_BOOTSTRAP_CELLS = 50_000
 _MIN_BOOTSTRAP = 200
@@ -54,8 +54,8 @@ class SignalChoice:
     SoTL-E itself, 1 the metric itself, ½ the rank mean. ``p_rank_mean`` is the share of
     bootstrap resamples in which the rank mean ranked the calibration trials better than SoTL-E;
     ``p_val_metric`` the share in which the validation metric ranked them better than both (under
-    the even prior: better than SoTL-E, ties half). Both are NaN when no comparison was made (too
-    few trials, no validation metric, a constant target).
+    the metric and even priors: better than SoTL-E, ties half). Both are NaN when no comparison
+    was made (too few trials, no validation metric, a constant target).
     """
 
     metric_weight: float
@@ -236,9 +236,9 @@ def choose_signal(
 
 def prior_weight(prior: str) -> float:
     """The metric's weight without evidence under ``prior`` (see :func:`choose_signal`)."""
-    if prior not in PRIORS:
+    if prior not in _NO_EVIDENCE_WEIGHTS:
         raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}.")
-    return {"even": EVEN_PRIOR_WEIGHT, "sotl-e": 0.0, "metric": 1.0}[prior]
+    return _NO_EVIDENCE_WEIGHTS[prior]
 
 
 def _bootstrap_spearman(
