@@ -73,11 +73,13 @@ KINDS = {
     "sotl-hyperband-cal": PRUNERS["sotl-hyperband-cal"],
     "sotl-hyperband-cal-even": PRUNERS["sotl-hyperband-cal-even"],
     "sotl-cal-even-sotl": PRUNERS["sotl-cal-even-sotl"],
+    # SoTLHyperbandPruner() as users get it: the metric prior, calibrated per bracket.
+    "sotl-hyperband-default": PRUNERS["sotl-hyperband"],
 }
 CALIBRATING = (
     "sotl-sha-cal-e3", "sotl-sha-cal-e4", "sotl-cal", "sotl-sha-cal-even-e3",
     "sotl-sha-cal-even-e4", "sotl-cal-even", "sotl-hyperband-cal", "sotl-hyperband-cal-even",
-    "sotl-cal-even-sotl",
+    "sotl-cal-even-sotl", "sotl-hyperband-default",
 )
 
 
