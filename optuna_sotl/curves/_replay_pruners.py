@@ -6,6 +6,7 @@ pruners are mirrored from their code and fed the validation metric.
 
 from __future__ import annotations
 
+import abc
 from bisect import bisect_left
 from bisect import insort
 from collections.abc import Sequence
@@ -69,18 +70,13 @@ def bracket_of(study_name: str, number: int, budgets: list[int]) -> int:
     raise AssertionError("unreachable")
 
 
-class _SoTLPercentile:
-    """:class:`~optuna_sotl.SoTLPruner`: every other trial that reached the step is compared."""
+class _ScoredRows(abc.ABC):
+    """What this package's array pruners share: the deciding trial's scores by step, and per step
+    the sorted scores of the trials that reported it (the real pruners' compared trials)."""
 
-    def __init__(
-        self, scores: np.ndarray, finite: np.ndarray, percentile: float, n_startup: int,
-        n_warmup: int, interval: int, n_min: int,
-    ) -> None:
+    def __init__(self, scores: np.ndarray, finite: np.ndarray) -> None:
         self._scores, self._finite = scores, finite
-        self._percentile, self._n_startup = percentile, n_startup
-        self._n_warmup, self._interval, self._n_min = n_warmup, interval, n_min
         self._members: list[list[float]] = [[] for _ in range(scores.shape[1])]
-        self._n_complete = 0
 
     def begin(self, number: int, row: int) -> None:
         self._row = self._scores[row].tolist()
@@ -89,24 +85,43 @@ class _SoTLPercentile:
     def step(self, t: int) -> bool:
         score = self._row[t]
         members = self._members[t]
-        prune = False
-        if not self._row_finite[t]:
-            prune = True
-        elif (
+        # A non-finite loss prunes at once, as in every real pruner.
+        prune = not self._row_finite[t] or self._prunes(t, score, members)
+        insort(members, score)
+        return prune
+
+    @abc.abstractmethod
+    def _prunes(self, t: int, score: float, members: list[float]) -> bool:
+        """The rule at step ``t`` for a finite loss, against the sorted ``members``."""
+
+
+class _SoTLPercentile(_ScoredRows):
+    """:class:`~optuna_sotl.SoTLPruner`: every other trial that reached the step is compared."""
+
+    def __init__(
+        self, scores: np.ndarray, finite: np.ndarray, percentile: float, n_startup: int,
+        n_warmup: int, interval: int, n_min: int,
+    ) -> None:
+        super().__init__(scores, finite)
+        self._percentile, self._n_startup = percentile, n_startup
+        self._n_warmup, self._interval, self._n_min = n_warmup, interval, n_min
+        self._n_complete = 0
+
+    def _prunes(self, t: int, score: float, members: list[float]) -> bool:
+        if (
             t >= self._n_warmup
             and (t - self._n_warmup) % self._interval == 0
             and self._n_complete >= self._n_startup
             and len(members) >= self._n_min
         ):
-            prune = percentile_prunes(score, percentile_of_sorted(members, self._percentile))
-        insort(members, score)
-        return prune
+            return percentile_prunes(score, percentile_of_sorted(members, self._percentile))
+        return False
 
     def end(self, state: int) -> None:
         self._n_complete += state == COMPLETE
 
 
-class _SoTLHalving:
+class _SoTLHalving(_ScoredRows):
     """:class:`~optuna_sotl.SoTLSuccessiveHalvingPruner`, or a Hyperband bracket of it.
 
     Members of a rung: every trial (of the bracket) that reported the rung's step.
@@ -116,10 +131,9 @@ class _SoTLHalving:
         self, scores: np.ndarray, finite: np.ndarray, min_resource: int | None, eta: int,
         rate: int, bootstrap: int,
     ) -> None:
-        self._scores, self._finite = scores, finite
+        super().__init__(scores, finite)
         self._eta, self._rate, self._bootstrap = eta, rate, bootstrap
         self._n_epochs = scores.shape[1]
-        self._members: list[list[float]] = [[] for _ in range(self._n_epochs)]
         self._is_rung: list[bool] = []
         self._min_resource: int | None = None
         if min_resource is not None:
@@ -133,24 +147,13 @@ class _SoTLHalving:
             self._is_rung[rung_step] = True
             rung_step *= self._eta
 
-    def begin(self, number: int, row: int) -> None:
-        self._row = self._scores[row].tolist()
-        self._row_finite = self._finite[row].tolist()
-
-    def step(self, t: int) -> bool:
-        score = self._row[t]
-        members = self._members[t]
-        prune = False
-        if not self._row_finite[t]:
-            prune = True
-        elif self._min_resource is not None and self._is_rung[t]:
-            if not math.isfinite(score):
-                prune = True
-            else:
-                n_better = bisect_left(members, score)
-                prune = not asha_promoted(n_better, len(members) + 1, self._eta, self._bootstrap)
-        insort(members, score)
-        return prune
+    def _prunes(self, t: int, score: float, members: list[float]) -> bool:
+        if self._min_resource is None or not self._is_rung[t]:
+            return False
+        if not math.isfinite(score):
+            return True
+        n_better = bisect_left(members, score)
+        return not asha_promoted(n_better, len(members) + 1, self._eta, self._bootstrap)
 
     def end(self, state: int) -> None:
         if state == COMPLETE and self._min_resource is None:
