@@ -67,6 +67,15 @@ def check_count_or_auto(
     return check_count(name, value, minimum, why=why)
 
 
+def check_one_of(name: str, value: object, choices: tuple[str, ...]) -> str:
+    """``value``, which must be one of the strings ``choices``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be one of {choices}, got {value!r}.")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {name}={value!r}.")
+    return value
+
+
 def check_real_in(
     name: str, value: object, low: float, high: float, *, open_interval: bool = False
 ) -> float:

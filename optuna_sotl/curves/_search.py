@@ -244,6 +244,7 @@ def optuna_replay(
     import optuna
 
     from optuna_sotl import RegularizedEvolutionSampler
+    from optuna_sotl import SelfCalibratingEstimator
     from optuna_sotl import SoTLReporter
     from optuna_sotl import SoTLSampler
 
@@ -261,11 +262,10 @@ def optuna_replay(
         # Plain TPE would read pruned trials' training losses in the study's direction (the
         # highest loss as the best); this package's set-up hands it SoTL scores instead.
         estimator = make_estimator(str(pruner.option("estimator", "sotl-e")))
-        # A sampler ranks pruned trials by a training-loss score: the self-calibrating one's.
-        real_sampler = SoTLSampler(
-            optuna.samplers.TPESampler(seed=seed),
-            estimator=getattr(estimator, "loss_estimator", estimator),
-        )
+        if isinstance(estimator, SelfCalibratingEstimator):
+            # A sampler ranks pruned trials by a training-loss score: the calibrated one's.
+            estimator = estimator.loss_estimator
+        real_sampler = SoTLSampler(optuna.samplers.TPESampler(seed=seed), estimator=estimator)
     else:  # "tpe": Optuna's defaults, what a user gets today
         real_sampler = optuna.samplers.TPESampler(seed=seed)
     study = optuna.create_study(

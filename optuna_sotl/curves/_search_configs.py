@@ -97,7 +97,8 @@ def _pruners() -> dict[str, PrunerSpec]:
         )
     # The self-calibrating estimator (it adapts the signal to the study): SoTLPruner's defaults,
     # and successive halving at the "auto" first rung.
-    # "cal" has SoTL-E as its prior, "cal-even" no prior (see SelfCalibratingEstimator).
+    # The priors of SelfCalibratingEstimator: "cal" SoTL-E, "cal-even" the rank mean,
+    # "cal-metric" the metric (the rung pruners' default); "-sotl": SoTL as the loss score.
     for prior, suffix in (("sotl-e", ""), ("even", "-even"), ("metric", "-metric")):
         pruners[f"sotl-cal{suffix}"] = PrunerSpec("sotl", (("estimator", f"auto-{prior}"),))
         pruners[f"sotl-cal{suffix}-sotl"] = PrunerSpec(

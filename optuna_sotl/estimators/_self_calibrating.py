@@ -83,9 +83,7 @@ class SelfCalibratingEstimator:
             minimum=3,
             why="a rank correlation needs them",
         )
-        if not isinstance(prior, str):
-            raise TypeError(f"prior must be a str, got {prior!r}.")
-        self._no_evidence_weight = prior_weight(prior)
+        self._no_evidence_weight = prior_weight(prior)  # checks it
         self._prior = prior
         # Checked like every pruner's estimator. The choices call it SoTL-E, its default.
         self._loss_estimator: BaseEstimator = check_loss_estimator(loss_estimator)

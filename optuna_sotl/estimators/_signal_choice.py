@@ -14,6 +14,8 @@ import numbers
 
 import numpy as np
 
+from optuna_sotl._checks import check_one_of
+
 
 SOTL_E = "SoTL-E(E=1)"
 VAL_METRIC = "val_metric@T"
@@ -149,22 +151,22 @@ def choose_signal(
 ) -> SignalChoice:
     """Which signal ranks trials best, judged on calibration trials with a paired bootstrap.
 
-    All arrays hold the calibration trials in one order and are lower-is-better: ``sotl_e``
-    and ``val_metric`` at the step being scored, ``target`` what the trials turned out to be
-    (their objective, or the validation metric at a later step). SoTL-E is the prior. The
-    trials are resampled ``n_bootstrap`` times (fewer for large sets) with a fixed ``seed``,
-    so every worker makes the same choice, and on each resample the Spearman ρ of SoTL-E, of
-    the rank mean of the two and of the metric with the target is computed.
+    All arrays hold the calibration trials in one order and are lower-is-better: ``sotl_e`` and
+    ``val_metric`` at the step being scored, ``target`` what the trials turned out to be (their
+    objective, or the validation metric at a later step). The trials are resampled ``n_bootstrap``
+    times (fewer for large sets) with a fixed ``seed``, so every worker makes the same choice, and
+    on each resample the Spearman ρ of SoTL-E, of the rank mean of the two and of the metric with
+    the target is computed.
 
     With ``prior="even"`` or ``"metric"`` neither signal is preferred once there is evidence:
     the metric's weight in the blend of the two rank orders is the share of resamples in which
     the metric ranks the trials better than SoTL-E (ties count half). While there is none (fewer
     than ``min_trials`` trials, a constant target) the weight is ½ (the rank mean) or 1 (the
-    metric). With ``prior="sotl-e"`` SoTL-E is the prior: the
-    metric alone is chosen when it beats both others in at least 90 % of the resamples;
-    otherwise the metric's weight grows with the share ``p`` of resamples in which the rank
-    mean beats SoTL-E: 0 (SoTL-E) for ``p <= 0.4``, ½ for ``p >= 0.7``, linear between; without
-    evidence it is 0. Without a validation metric (or with gaps in it) the weight is 0.
+    metric). With ``prior="sotl-e"`` SoTL-E is the prior: the metric alone is chosen when it
+    beats both others in at least 90 % of the resamples; otherwise the metric's weight grows with
+    the share ``p`` of resamples in which the rank mean beats SoTL-E: 0 (SoTL-E) for
+    ``p <= 0.4``, ½ for ``p >= 0.7``, linear between; without evidence it is 0. Without a
+    validation metric (or with gaps in it) the weight is 0.
 
     Example:
 
@@ -236,9 +238,7 @@ def choose_signal(
 
 def prior_weight(prior: str) -> float:
     """The metric's weight without evidence under ``prior`` (see :func:`choose_signal`)."""
-    if prior not in _NO_EVIDENCE_WEIGHTS:
-        raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}.")
-    return _NO_EVIDENCE_WEIGHTS[prior]
+    return _NO_EVIDENCE_WEIGHTS[check_one_of("prior", prior, PRIORS)]
 
 
 def _bootstrap_spearman(
