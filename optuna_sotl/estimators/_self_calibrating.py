@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-import math
+from typing import cast
 
 import numpy as np
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
-from optuna.trial import TrialState
 
-from optuna_sotl._attrs import VAL_METRIC_CURVE
 from optuna_sotl._checks import check_count
 from optuna_sotl._checks import check_loss_estimator
-from optuna_sotl._scoring import score_at_step
 from optuna_sotl.estimators._base import BaseEstimator
 from optuna_sotl.estimators._signal_choice import blend_scores
 from optuna_sotl.estimators._signal_choice import choose_signal
@@ -21,6 +18,7 @@ from optuna_sotl.estimators._signal_choice import DEFAULT_MIN_CALIBRATION_TRIALS
 from optuna_sotl.estimators._signal_choice import prior_weight
 from optuna_sotl.estimators._signal_choice import SignalChoice
 from optuna_sotl.estimators._signal_choice import SOTL_E
+from optuna_sotl.estimators._trial_rows import TrialRows
 
 
 class SelfCalibratingEstimator:
@@ -151,60 +149,63 @@ class SelfCalibratingEstimator:
         Non-finite training losses at the step score ``+inf``, as with every estimator. The
         choice is kept until the calibration set changes, so most calls score the trials with
         one signal only. A trial without a validation metric at the step makes the call fall
-        back to SoTL-E, since it cannot be ranked by the metric.
+        back to the training loss, since it cannot be ranked by the metric.
         """
         if not trials:
             return np.empty(0, dtype=np.float64)
-        maximize = direction == StudyDirection.MAXIMIZE
-        sotl_e = score_at_step(self._loss_estimator, trials, step)
-        weight = self._cached_choice(trials, step, maximize).metric_weight
-        if weight == 0.0:
-            return sotl_e
-        metric = _metric_scores(trials, step, maximize)
-        if np.isnan(metric).any():
-            return sotl_e
-        return np.where(np.isinf(sotl_e), np.inf, blend_scores(sotl_e, metric, weight))
+        return self.score_rows(TrialRows.of(trials, step, self._loss_estimator), step, direction)
 
-    def _cached_choice(
-        self, trials: Sequence[FrozenTrial], step: int, maximize: bool
-    ) -> SignalChoice:
-        members, target_step = self._calibration_set(trials, step)
-        key = (step, maximize, target_step, tuple(t.number for t in members))
+    def score_rows(self, rows: TrialRows, step: int, direction: StudyDirection) -> np.ndarray:
+        """:meth:`score_trials` on the trials' rows (the pruners' index keeps finished ones).
+
+        The rows must come in the order :meth:`score_trials` would get the trials: the
+        calibration set, and so the bootstrap, follows it.
+        """
+        maximize = direction == StudyDirection.MAXIMIZE
+        weight = self._cached_choice(rows, step, maximize).metric_weight
+        if weight == 0.0:
+            return rows.loss
+        metric = -rows.metric if maximize else rows.metric
+        if np.isnan(metric).any():
+            return rows.loss
+        return np.where(np.isinf(rows.loss), np.inf, blend_scores(rows.loss, metric, weight))
+
+    def _cached_choice(self, rows: TrialRows, step: int, maximize: bool) -> SignalChoice:
+        members, target_step = self._calibration_set(rows, step)
+        calibration = rows.take(members)
+        # What the choice is made of, but the target: a finished or later trial's target never
+        # changes, and the losses and metrics keep one study's choice from another's.
+        key = (maximize, target_step, calibration.numbers, calibration.loss, calibration.metric)
         cached = self._choices.get(step)
-        if cached is not None and cached[0] == key:
+        if cached is not None and _same_key(cached[0], key):
             return cached[1]
-        if len(members) < self._min_calibration_trials:
-            choice = SignalChoice(self._no_evidence_weight, len(members))
+        if len(calibration) < self._min_calibration_trials:
+            choice = SignalChoice(self._no_evidence_weight, len(calibration))
         else:
-            sotl_e = score_at_step(self._loss_estimator, members, step)
-            metric = _metric_scores(members, step, maximize)
+            sign = -1.0 if maximize else 1.0
+            metric = sign * calibration.metric
             if target_step is None:
-                values = np.array([t.value for t in members], dtype=np.float64)
-                later = -values if maximize else values
+                later = sign * calibration.value
             else:
-                later = _metric_scores(members, target_step, maximize)
-            choice = self.choose(sotl_e, None if np.isnan(metric).any() else metric, later)
+                later = sign * calibration.metric_at(target_step)
+            choice = self.choose(
+                calibration.loss, None if np.isnan(metric).any() else metric, later
+            )
         self._choices[step] = (key, choice)
         return choice
 
-    def _calibration_set(
-        self, trials: Sequence[FrozenTrial], step: int
-    ) -> tuple[list[FrozenTrial], int | None]:
-        """The calibration trials at ``step`` and their target's step (``None``: the objective)."""
-        completed = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-        needed = max(self._min_calibration_trials, 2 * len(completed))
-        # The last step at which each trial has a validation metric (-1: none).
-        last_steps = []
-        for trial in trials:
-            curve = trial.user_attrs.get(VAL_METRIC_CURVE)
-            last_steps.append(_last_reported(curve))
-        if len(trials) < needed:
+    def _calibration_set(self, rows: TrialRows, step: int) -> tuple[np.ndarray, int | None]:
+        """The calibration rows at ``step`` (a mask) and their target's step (``None``: the
+        objective)."""
+        completed = ~np.isnan(rows.value)
+        needed = max(self._min_calibration_trials, 2 * int(np.count_nonzero(completed)))
+        if len(rows) < needed:
             return completed, None
-        target_step = sorted(last_steps, reverse=True)[needed - 1]
+        # The needed-th latest step with a validation metric.
+        target_step = int(np.partition(rows.last_metric_step, len(rows) - needed)[-needed])
         if target_step < 2 * step + 1:
             return completed, None
-        later = [t for t, last in zip(trials, last_steps) if last >= target_step]
-        return later, target_step
+        return rows.last_metric_step >= target_step, target_step
 
     def __repr__(self) -> str:
         return (
@@ -213,23 +214,11 @@ class SelfCalibratingEstimator:
         )
 
 
-def _last_reported(curve: object) -> int:
-    if not isinstance(curve, list):
-        return -1
-    for index in range(len(curve) - 1, -1, -1):
-        value = curve[index]
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            return index
-    return -1
 
-
-def _metric_scores(trials: Sequence[FrozenTrial], step: int, maximize: bool) -> np.ndarray:
-    """The validation metric each trial's reporter recorded at ``step``, lower-is-better (NaN:
-    none)."""
-    values = []
-    for trial in trials:
-        curve = trial.user_attrs.get(VAL_METRIC_CURVE)
-        value = curve[step] if isinstance(curve, list) and step < len(curve) else None
-        values.append(math.nan if value is None else value)
-    metric = np.array(values, dtype=np.float64)
-    return -metric if maximize else metric
+def _same_key(first: tuple[object, ...], second: tuple[object, ...]) -> bool:
+    return all(
+        np.array_equal(a, cast(np.ndarray, b), equal_nan=True)
+        if isinstance(a, np.ndarray)
+        else a == b
+        for a, b in zip(first, second)
+    )

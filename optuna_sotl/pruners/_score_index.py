@@ -12,8 +12,9 @@ The index holds nothing a storage does not: every worker's own index, warm or fr
 decision the storage's trials give, so workers never disagree because of it. It is per process:
 pickling (workers are spawned with the pruner) or copying a pruner gives an empty index.
 
-A self-calibrating estimator (one with ``score_trials``) scores a trial against the whole set,
-so for it the index keeps only which finished trials reached each step, and the set is scored
+A self-calibrating estimator (one with ``score_rows``) scores a trial against the whole set and
+calibrates on part of it, so for it the index keeps each finished trial's row of what the
+estimator reads (:class:`~optuna_sotl.estimators._trial_rows.TrialRows`), and the set is scored
 in trial-number order, as a fresh read of the storage would give it.
 """
 
@@ -34,7 +35,7 @@ from optuna.trial import TrialState
 
 from optuna_sotl._scoring import FINISHED_STATES
 from optuna_sotl._scoring import score_at_step
-from optuna_sotl._scoring import scores_of_trials
+from optuna_sotl.estimators._trial_rows import TrialRows
 
 
 if TYPE_CHECKING:
@@ -49,13 +50,14 @@ _UNSETTLED_STATES = (TrialState.RUNNING, TrialState.WAITING)
 class _Step:
     """The finished trials that reached one step, in the order the index found them."""
 
-    __slots__ = ("n_seen", "numbers", "scores", "trials")
+    __slots__ = ("n_seen", "numbers", "rows", "scores", "trials")
 
     def __init__(self) -> None:
         self.n_seen = 0  # how many of the study's finished trials were looked at for this step
         self.trials: list[FrozenTrial] = []
         self.numbers = np.empty(0, dtype=np.int64)
         self.scores = np.empty(0, dtype=np.float64)  # empty when the estimator calibrates
+        self.rows: TrialRows | None = None  # only when it calibrates
 
 
 class _Study:
@@ -96,7 +98,7 @@ class _Study:
         self.unsettled = [trial.number for trial in unsettled]
         return unsettled
 
-    def at_step(self, step: int, estimator: Any, scored: bool) -> _Step:
+    def at_step(self, step: int, estimator: Any) -> _Step:
         """The step's entry, brought up to date with the finished trials found since."""
         entry = self.steps.setdefault(step, _Step())
         new = [t for t in self.finished[entry.n_seen :] if step in t.intermediate_values]
@@ -105,7 +107,10 @@ class _Study:
             entry.trials.extend(new)
             numbers = np.fromiter((t.number for t in new), dtype=np.int64, count=len(new))
             entry.numbers = np.concatenate([entry.numbers, numbers])
-            if scored:
+            if _calibrates(estimator):
+                rows = TrialRows.of(new, step, estimator.loss_estimator)
+                entry.rows = rows if entry.rows is None else TrialRows.concat([entry.rows, rows])
+            else:
                 entry.scores = np.concatenate([entry.scores, score_at_step(estimator, new, step)])
         return entry
 
@@ -163,26 +168,31 @@ class ScoreIndex:
             ]
             if known.n_complete < min_complete:
                 return None
-            scored = not hasattr(self._estimator, "score_trials")
-            entry = known.at_step(step, self._estimator, scored)
+            entry = known.at_step(step, self._estimator)
             chosen = None
             if keep is not None:
                 chosen = np.fromiter((keep(t) for t in entry.trials), bool, len(entry.trials))
             if trial.number in known.finished_numbers:  # only a hand-made call judges one
                 mine = entry.numbers != trial.number
                 chosen = mine if chosen is None else chosen & mine
-            if scored:
+            if not _calibrates(self._estimator):
                 finished = entry.scores if chosen is None else entry.scores[chosen]
-                # Without ``score_trials`` it is a curve estimator (a BaseEstimator).
+                # It does not calibrate: a curve estimator (a BaseEstimator).
                 curve_estimator = cast("BaseEstimator", self._estimator)
                 scores = score_at_step(curve_estimator, [trial, *running], step)
                 return float(scores[0]), np.concatenate([finished, scores[1:]])
-            finished_trials = entry.trials
+            finished_rows = entry.rows
+        estimator = cast("SelfCalibratingEstimator", self._estimator)
+        live = TrialRows.of([trial, *running], step, estimator.loss_estimator)
+        others = live.take(slice(1, None))
+        if finished_rows is not None:
             if chosen is not None:
-                finished_trials = [t for t, use in zip(entry.trials, chosen) if use]
+                finished_rows = finished_rows.take(chosen)
+            others = TrialRows.concat([finished_rows, others])
         # The set decides the calibration: score it in trial-number order, as a fresh read gives.
-        others = sorted([*finished_trials, *running], key=lambda t: t.number)
-        scores = scores_of_trials(self._estimator, [trial, *others], step, study.direction)
+        order = np.argsort(others.numbers, kind="stable")
+        rows = TrialRows.concat([live.take(slice(0, 1)), others.take(order)])
+        scores = estimator.score_rows(rows, step, study.direction)
         return float(scores[0]), scores[1:]
 
     def _study_of(self, study: optuna.Study, trials: Sequence[FrozenTrial]) -> _Study:
@@ -206,6 +216,10 @@ class ScoreIndex:
 
     def __repr__(self) -> str:
         return f"ScoreIndex(estimator={self._estimator!r})"
+
+
+def _calibrates(estimator: object) -> bool:
+    return hasattr(estimator, "score_rows")
 
 
 def _by_number(trials: Sequence[FrozenTrial]) -> list[FrozenTrial | None]:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import optuna
 import pytest
@@ -13,6 +15,7 @@ from optuna_sotl.estimators._signal_choice import choose_signal
 from optuna_sotl.estimators._signal_choice import RANK_MEAN
 from optuna_sotl.estimators._signal_choice import SOTL_E
 from optuna_sotl.estimators._signal_choice import VAL_METRIC
+from optuna_sotl.estimators._trial_rows import TrialRows
 
 
 def noisy(target: np.ndarray, scale: float, seed: int) -> np.ndarray:
@@ -227,9 +230,10 @@ def test_trials_that_reached_a_later_step_calibrate_when_far_enough(
     )
     for i in range(12):
         add_pruned(study, float(i), reached, maximize=True)
-    members, target_step = SelfCalibratingEstimator()._calibration_set(study.get_trials(), 1)
+    rows = TrialRows.of(study.get_trials(), 1, SoTLE(1))
+    members, target_step = SelfCalibratingEstimator()._calibration_set(rows, 1)
     assert target_step == (reached - 1 if follows_metric else None)
-    assert len(members) == (12 if follows_metric else 0)
+    assert np.count_nonzero(members) == (12 if follows_metric else 0)
     trial = study.ask()
     trial.report(5.0, 0)
     trial.report(0.5, 1)  # the lowest loss at step 1, with the worst metric
@@ -292,3 +296,43 @@ def test_the_rung_pruners_rank_by_the_metric_until_the_study_shows_otherwise(mak
 def test_default_successive_halving_shape_is_optunas() -> None:
     assert "reduction_factor=4" in repr(SoTLSuccessiveHalvingPruner())
     assert "prior='metric'" in repr(SoTLSuccessiveHalvingPruner())
+
+
+def test_one_estimator_shared_by_two_studies_makes_each_studys_own_choice() -> None:
+    """The same trial numbers in two studies: the kept choice of one must not serve the other."""
+    estimator = SelfCalibratingEstimator()
+
+    def trials(loss_ranks_backwards: bool) -> list[optuna.trial.FrozenTrial]:
+        made = []
+        for i in range(12):
+            goodness = float(i)
+            loss = 1.0 + goodness / 10 if loss_ranks_backwards else 2.0 - goodness / 10
+            trial = optuna.create_trial(
+                value=goodness if loss_ranks_backwards else 0.5 + (i * 7) % 12,
+                intermediate_values={0: loss},
+                user_attrs={"val_metric_curve": [goodness]},
+            )
+            trial.number = i
+            made.append(trial)
+        return made
+
+    maximize = optuna.study.StudyDirection.MAXIMIZE
+    for first, second in [(True, False), (False, True)]:
+        shared = copy.deepcopy(estimator)
+        shared.score_trials(trials(first), 0, maximize)
+        reused = shared.score_trials(trials(second), 0, maximize)
+        fresh = SelfCalibratingEstimator().score_trials(trials(second), 0, maximize)
+        np.testing.assert_array_equal(reused, fresh)
+
+
+def test_average_ranks_are_scipys() -> None:
+    from scipy import stats
+
+    from optuna_sotl.estimators._signal_choice import average_ranks
+
+    rng = np.random.default_rng(3)
+    for size in (1, 2, 7, 50, 300):
+        values = rng.integers(0, 6, size).astype(np.float64)
+        values[rng.random(size) < 0.1] = np.inf
+        values[rng.random(size) < 0.1] = -np.inf
+        np.testing.assert_array_equal(average_ranks(values), stats.rankdata(values))
