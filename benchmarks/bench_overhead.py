@@ -88,7 +88,11 @@ def trials_for(setup: str, n_trials: int, data: str) -> list[tuple[bool, dict[in
     ]
 
 
-def frozen_trials(setup: str, n_trials: int, data: str) -> list:
+# (user attributes, system attributes) of each trial, in the order of trials_for; None: none.
+Attrs = list[tuple[dict, dict]] | None
+
+
+def frozen_trials(setup: str, n_trials: int, data: str, attrs: Attrs = None) -> list:
     import optuna
 
     return [
@@ -96,15 +100,19 @@ def frozen_trials(setup: str, n_trials: int, data: str) -> list:
             state=optuna.trial.TrialState.COMPLETE if complete else optuna.trial.TrialState.PRUNED,
             value=value if complete else None,
             intermediate_values=values,
+            user_attrs=None if attrs is None else attrs[i][0],
+            system_attrs=None if attrs is None else attrs[i][1],
         )
-        for complete, values, value in trials_for(setup, n_trials, data)
+        for i, (complete, values, value) in enumerate(trials_for(setup, n_trials, data))
     ]
 
 
-def build_inmemory(setup: str, n_trials: int, data: str) -> tuple[object, str, float]:
+def build_inmemory(
+    setup: str, n_trials: int, data: str, attrs: Attrs = None
+) -> tuple[object, str, float]:
     import optuna
 
-    trials = frozen_trials(setup, n_trials, data)
+    trials = frozen_trials(setup, n_trials, data, attrs)
     storage = optuna.storages.InMemoryStorage()
     name = f"bench-overhead-{uuid.uuid4().hex[:12]}"
     started = time.perf_counter()
@@ -113,7 +121,9 @@ def build_inmemory(setup: str, n_trials: int, data: str) -> tuple[object, str, f
     return storage, name, time.perf_counter() - started
 
 
-def build_rdb(url: str, setup: str, n_trials: int, data: str) -> tuple[str, float]:
+def build_rdb(
+    url: str, setup: str, n_trials: int, data: str, attrs: Attrs = None
+) -> tuple[str, float]:
     """Fill a new study with SQL bulk inserts into Optuna's own tables (its SQLAlchemy models).
 
     ``study.add_trials`` writes one trial per transaction (timed separately, see the notes); the
@@ -177,11 +187,24 @@ def build_rdb(url: str, setup: str, n_trials: int, data: str) -> tuple[str, floa
                 for step, loss in values.items()
             ],
         )
+        for column, model in [
+            (0, models.TrialUserAttributeModel),
+            (1, models.TrialSystemAttributeModel),
+        ]:
+            attr_rows = [
+                {"trial_id": ids[i], "key": key, "value_json": json.dumps(value)}
+                for i, pair in enumerate(attrs or [])
+                for key, value in pair[column].items()
+            ]
+            if attr_rows:
+                connection.execute(sqlalchemy.insert(model.__table__), attr_rows)
     seconds = time.perf_counter() - started
     check = optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
     assert len(check) == n_trials and all(t.state.is_finished() for t in check)
     assert [t.intermediate_values for t in check[-7:]] == [v for _, v, _ in trials[-7:]]
     assert [t.state == state.COMPLETE for t in check] == [c for c, _, _ in trials]
+    if attrs:
+        assert [(t.user_attrs, t.system_attrs) for t in check[-7:]] == attrs[-7:]
     storage.engine.dispose()
     return name, seconds
 

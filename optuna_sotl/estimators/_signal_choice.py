@@ -118,8 +118,8 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     order = np.argsort(values, kind="stable")
     ordered = values[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    counts = np.diff(np.r_[starts, values.size])
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    counts = np.concatenate((starts[1:], [values.size])) - starts
     ranks = np.empty(values.size, dtype=np.float64)
     ranks[order] = np.repeat(starts + (counts + 1) / 2.0, counts)
     return ranks

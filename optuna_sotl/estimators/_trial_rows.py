@@ -65,18 +65,11 @@ class TrialRows:
 
     @classmethod
     def concat(cls, parts: Sequence[TrialRows]) -> TrialRows:
-        return cls(
-            *(
-                np.concatenate([getattr(part, field.name) for part in parts])
-                for field in dataclasses.fields(cls)
-            )
-        )
+        return cls(*(np.concatenate([getattr(part, name) for part in parts]) for name in _FIELDS))
 
     def take(self, index: np.ndarray | slice) -> TrialRows:
         """The rows at ``index`` (positions or a boolean mask), in its order."""
-        return TrialRows(
-            *(getattr(self, field.name)[index] for field in dataclasses.fields(self))
-        )
+        return TrialRows(*(getattr(self, name)[index] for name in _FIELDS))
 
     def __len__(self) -> int:
         return int(self.numbers.size)
@@ -87,6 +80,10 @@ class TrialRows:
             [_metric_at(t.user_attrs.get(VAL_METRIC_CURVE), step) for t in self.trials],
             dtype=np.float64,
         )
+
+
+# Looked up once: a pruner concatenates and slices rows at every decision.
+_FIELDS = tuple(field.name for field in dataclasses.fields(TrialRows))
 
 
 def _metric_at(curve: object, step: int) -> float:
