@@ -249,7 +249,8 @@ def write_results(rows: list[dict], args: argparse.Namespace) -> None:
         f"timed decisions per pruner; PostgreSQL at `{POSTGRES_URL}`",
     ]
     with open(results_path("overhead_rungs.md"), "w", encoding="utf-8") as file:
-        file.write(header("Rung pruners' overhead: SoTL successive halving against Optuna's", extra))
+        title = "Rung pruners' overhead: SoTL successive halving against Optuna's"
+        file.write(header(title, extra))
         file.write("\n".join(lines) + "\n")
     plot(rows, args.setups.split(","))
     print(open(results_path("overhead_rungs.md"), encoding="utf-8").read())
