@@ -140,7 +140,20 @@ def main() -> int:
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--storages", default="inmemory,sqlite,postgresql")
     parser.add_argument("--repeats", type=int, default=51, help="timed decisions per pruner")
+    parser.add_argument(
+        "--before", metavar="FILE", help="a saved run of older code, whose ratios are shown too"
+    )
+    parser.add_argument("--from-json", metavar="FILE", help="rewrite the markdown and plot")
     args = parser.parse_args()
+    before = None
+    if args.before:
+        with open(args.before, encoding="utf-8") as file:
+            before = json.load(file)
+    if args.from_json:
+        with open(args.from_json, encoding="utf-8") as file:
+            saved_run = json.load(file)
+        write_results(saved_run["rows"], argparse.Namespace(**saved_run["args"]), before)
+        return 0
     args.data = require_data(args.data)
     from tqdm import tqdm
 
@@ -175,7 +188,7 @@ def main() -> int:
     saved = vars(args) | {"data": portable(args.data)}
     with open(results_path("overhead_rungs.json"), "w", encoding="utf-8") as file:
         json.dump({"rows": rows, "args": saved}, file, indent=1)
-    write_results(rows, argparse.Namespace(**saved))
+    write_results(rows, argparse.Namespace(**saved), before)
     return 0
 
 
@@ -183,8 +196,13 @@ def _ratio(timings: dict, clock: str = "median") -> float:
     return timings[LABELS[0]][clock] / max(timings[LABELS[1]][clock], 1e-9)
 
 
-def write_results(rows: list[dict], args: argparse.Namespace) -> None:
+def write_results(rows: list[dict], args: argparse.Namespace, before: dict | None) -> None:
     from optuna_sotl import SoTLSuccessiveHalvingPruner
+
+    before_by_key = {
+        (row["setup"], row["storage"], row["size"]): row["timings"]
+        for row in (before or {}).get("rows", [])
+    }
 
     lines = [
         "",
@@ -204,18 +222,22 @@ def write_results(rows: list[dict], args: argparse.Namespace) -> None:
             f"### {setup}: {SETUPS[setup]}, rung decision at step {PROBE_STEPS[setup]}",
             "",
             "| storage | finished trials | SoTL SHA (ms) | Optuna SHA (ms) | SoTL / Optuna | "
-            "CPU ratio | SoTL first call (ms) | build (s) |",
-            "|---|---|---|---|---|---|---|---|",
+            "CPU ratio | SoTL first call (ms) | "
+            + ("SoTL / Optuna before the rows | " if before else "")
+            + "build (s) |",
+            "|---|---|---|---|---|---|---|" + ("---|" if before else "") + "---|",
         ]
         for row in rows:
             if row["setup"] != setup:
                 continue
             ours, theirs = (row["timings"][label] for label in LABELS)
+            old = before_by_key.get((setup, row["storage"], row["size"]))
+            old_cell = "" if not before else (f"{_ratio(old):.2f} | " if old else "— | ")
             lines.append(
                 f"| {row['storage']} | {row['size']:,} | {1000 * ours['median']:.3f} | "
                 f"{1000 * theirs['median']:.3f} | **{_ratio(row['timings']):.2f}** | "
                 f"{_ratio(row['timings'], 'cpu'):.2f} | {1000 * ours['first']:.1f} | "
-                f"{row['build']:.1f} |"
+                f"{old_cell}{row['build']:.1f} |"
             )
         lines.append("")
     over = [row for row in rows if _ratio(row["timings"]) > 1.0]
@@ -243,10 +265,21 @@ def write_results(rows: list[dict], args: argparse.Namespace) -> None:
         "- The studies are built as in `overhead.md`, with two kinds of attribute more: the "
         "recorded validation-accuracy curve of each trial (the reporter's `val_metric_curve`) "
         "and Optuna's `completed_rung_k` system attributes at steps 1, 4, 16 and 64.",
+        "- The machine was shared with two replayed searches during the run; calls alternate, "
+        "so their load falls on both pruners alike.",
     ]
+    if before:
+        lines.append(
+            "- *Before the rows*: the same script on the code before the index kept the "
+            f"estimator's rows (commit {before.get('commit', 'unknown')}: every decision read "
+            "every compared trial's curves), in-memory only, saved as "
+            "`results/overhead_rungs_before.json`."
+        )
     extra = [
         f"Set-ups {args.setups}; sizes {args.sizes}; storages {args.storages}; {args.repeats} "
         f"timed decisions per pruner; PostgreSQL at `{POSTGRES_URL}`",
+        "Timings saved in `results/overhead_rungs.json` (`--from-json` renders them again, "
+        "`--before` adds an older run's ratios)",
     ]
     with open(results_path("overhead_rungs.md"), "w", encoding="utf-8") as file:
         title = "Rung pruners' overhead: SoTL successive halving against Optuna's"
