@@ -82,13 +82,16 @@ def _pruners() -> dict[str, PrunerSpec]:
     pruners["sotl-hyperband-sotl-e"] = PrunerSpec(
         "sotl-hyperband", (("min_resource", 1), ("reduction_factor", 3), ("estimator", "sotl-e"))
     )
-    for warmup in WARMUPS[1:]:
-        pruners[f"sotl-w{warmup}"] = PrunerSpec("sotl", (("n_warmup_steps", warmup),))
+    for warmup in WARMUPS[1:]:  # with SoTL, SoTLPruner's default until the calibrated one
+        pruners[f"sotl-w{warmup}"] = PrunerSpec(
+            "sotl", (("n_warmup_steps", warmup), ("estimator", "sotl"))
+        )
     # The warm-up with SoTL-E, the estimator SoTLPruner had by default before SoTL.
     pruners["sotl-sotl-e-w5"] = PrunerSpec(
         "sotl", (("n_warmup_steps", 5), ("estimator", "sotl-e"))
     )
-    for estimator in ESTIMATORS:  # SoTLPruner with each estimator (one is the default)
+    # SoTLPruner with each estimator ("sotl-sotl": its default until the calibrated one).
+    for estimator in ESTIMATORS:
         pruners[f"sotl-{estimator}"] = PrunerSpec("sotl", (("estimator", estimator),))
     for eta in (2, 3, 4):  # the "auto" first rung with SoTL-E (e3: the default until 0598e7e)
         pruners[f"sotl-sha-auto-e{eta}"] = PrunerSpec(
@@ -147,15 +150,20 @@ TPE_PRUNERS: tuple[str, ...] = ("none", "median", "sha", "hyperband", "sotl", "s
 #: Regularised evolution costs about ten times random sampling per run (its random streams):
 #: the defaults of both families and the candidate shapes.
 RE_PRUNERS: tuple[str, ...] = (
-    "none", "median", "sha", "hyperband", "sha-auto-e2", "sha-r1-e4", "sotl", "sotl-sotl-e",
+    "none", "median", "sha", "hyperband", "sha-auto-e2", "sha-r1-e4", "sotl-sotl", "sotl-sotl-e",
     "sotl-sha", "sotl-sha-auto-e3", "sotl-hyperband", "sotl-sha-r1-e3-sotl",
 )
 
 
-#: The self-calibrating estimator, left out of the default set for its cost and run by name
-#: (``make -C benchmarks search-cal``): its bootstrap choice runs at every decision, 2-3 s per
-#: run in successive halving and about 6 s in SoTLPruner, against 0.04 s for SoTL-E.
-COSTLY_PRUNERS: tuple[str, ...] = tuple(name for name in PRUNERS if "-cal" in name)
+#: The self-calibrating estimator in SoTLPruner, left out of the default set for its cost and
+#: run by name (``make -C benchmarks search-cal`` and ``search-sotlpruner``): its bootstrap
+#: choice runs whenever the calibration set changes, which in SoTLPruner (a check every step)
+#: makes about 3 s per run with random sampling and 7 s with regularised evolution, against
+#: 0.04 s for SoTL-E. ``"sotl"`` (``SoTLPruner()``) is one of them; the successive-halving
+#: defaults (2-3 s per run) stay in the default set.
+COSTLY_PRUNERS: tuple[str, ...] = tuple(
+    name for name in PRUNERS if "-cal" in name or name == "sotl"
+)
 
 
 def default_names(sampler: str | None = None) -> list[str]:

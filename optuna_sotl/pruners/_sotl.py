@@ -20,19 +20,18 @@ from optuna_sotl.rules import PercentileRule
 class SoTLPruner(BasePruner):
     """Prune trials whose training-loss score is worse than a percentile of the other trials'.
 
-    At the trial's last reported step ``t`` the trial's ``estimator`` score (default SoTL, the
-    sum of its training losses up to that epoch) is compared with the scores at ``t`` of every
-    other trial that reached ``t``, complete, pruned or running: under aggressive pruning few
-    trials complete, and a pruned trial's loss at a step it reached is as real as a complete
-    one's. The trial is pruned
-    when its score is above the ``percentile``-th percentile of theirs. Scores are lower-is-better
-    in any study direction, so a study that maximises accuracy while trials report training
-    losses (``trial.report(loss, epoch)`` or :class:`~optuna_sotl.SoTLReporter`) prunes the bad
-    trials, where :class:`~optuna.pruners.MedianPruner` would prune the good ones. A NaN or
-    infinite loss prunes at once; other trials' non-finite losses rank worst. A decision reads the
-    study once, as :class:`~optuna.pruners.MedianPruner` does, and scores only the trials that
-    finished since the previous one and the running ones: finished trials' scores cannot change,
-    so each process keeps them (the first decision in a process scores them all).
+    At the trial's last reported step ``t`` its ``estimator`` score is compared with the scores
+    at ``t`` of every other trial that reached ``t``, complete, pruned or running (under
+    aggressive pruning few trials complete, and a pruned trial's loss is as real as a complete
+    one's); it is pruned when above their ``percentile``-th percentile. The default score is SoTL,
+    the sum of the training losses so far, until the study's own trials show that the validation
+    metric the reporter stored ranks them better (a search that varies the training recipe can
+    turn a loss backwards). Scores are lower-is-better in any study direction, so a study that
+    maximises accuracy while trials report training losses (``trial.report(loss, epoch)`` or
+    :class:`~optuna_sotl.SoTLReporter`) prunes the bad trials, where
+    :class:`~optuna.pruners.MedianPruner` would prune the good ones. A NaN or infinite loss
+    prunes at once; other trials' non-finite losses rank worst. A decision reads the study once
+    and scores only the trials new since the previous one and the running ones.
 
     Example:
 
@@ -69,11 +68,14 @@ class SoTLPruner(BasePruner):
         n_min_trials:
             No pruning unless at least this many other trials reached the step (at least 1).
         estimator:
-            A training-loss estimator from :mod:`optuna_sotl.estimators` (default ``SoTL()``,
-            the sum: in replayed searches it pruned fewer future winners than SoTL-E at every
-            step, see ``benchmarks/results/search.md``),
-            or a :class:`~optuna_sotl.SelfCalibratingEstimator`, which chooses its signal at each
-            step from the study's completed trials.
+            A training-loss estimator from :mod:`optuna_sotl.estimators`, or a
+            :class:`~optuna_sotl.SelfCalibratingEstimator`, which chooses its signal at each step
+            from the study's trials. Default
+            ``SelfCalibratingEstimator(loss_estimator=SoTL())``: SoTL (the sum, steadier than
+            SoTL-E at a check every step) unless the evidence favours the metric. ``SoTL()``
+            alone, the default until this version, won more on SpikeNAS-Bench but lost to
+            :class:`~optuna.pruners.MedianPruner` on a held-out set whose search varies the
+            recipe (``benchmarks/results/search_sotlpruner.md``).
     """
 
     def __init__(
@@ -91,9 +93,13 @@ class SoTLPruner(BasePruner):
         self._n_warmup_steps = check_count("n_warmup_steps", n_warmup_steps)
         self._interval_steps = check_count("interval_steps", interval_steps, minimum=1)
         self._n_min_trials = check_count("n_min_trials", n_min_trials, minimum=1)
-        # SoTL (the sum) by default: a percentile check at every step judges a trial on a noisy
-        # single epoch with SoTL-E; the sum is steadier (benchmarks/results/search.md).
-        self._estimator = check_pruning_estimator(SoTL() if estimator is None else estimator)
+        # SoTL (the sum), not SoTL-E: a check at every step would judge a trial on one noisy
+        # epoch. Calibrated, with SoTL-E's prior: a metric ranks early epochs worse than the
+        # loss on one recipe (the rung pruners' metric prior lost here), yet a recipe search can
+        # turn the loss backwards (benchmarks/results/search_sotlpruner.md).
+        self._estimator = check_pruning_estimator(
+            SelfCalibratingEstimator(loss_estimator=SoTL()) if estimator is None else estimator
+        )
         # Finished trials' scores, so that a call scores only what is new (see _score_index).
         self._index = ScoreIndex(self._estimator)
 
