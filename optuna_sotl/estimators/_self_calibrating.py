@@ -158,16 +158,19 @@ class SelfCalibratingEstimator:
     def score_rows(self, rows: TrialRows, step: int, direction: StudyDirection) -> np.ndarray:
         """:meth:`score_trials` on the trials' rows (the pruners' index keeps finished ones).
 
-        The rows must come in the order :meth:`score_trials` would get the trials: the
-        calibration set, and so the bootstrap, follows it.
+        The first row is the trial being judged; the calibration (and so its bootstrap) takes
+        the other rows in trial-number order, whatever order they come in, as a fresh read of
+        the storage gives them. Scores come back in the rows' order.
         """
+        if np.isnan(rows.metric).any():  # a trial the metric cannot rank: the training loss
+            return rows.loss
         maximize = direction == StudyDirection.MAXIMIZE
-        weight = self._cached_choice(rows, step, maximize).metric_weight
+        order = np.concatenate(([0], 1 + np.argsort(rows.numbers[1:], kind="stable")))
+        weight = self._cached_choice(rows.take(order), step, maximize).metric_weight
         if weight == 0.0:
             return rows.loss
         metric = -rows.metric if maximize else rows.metric
-        if np.isnan(metric).any():
-            return rows.loss
+        # Ranks do not depend on the rows' order, so the blend needs no reordering.
         return np.where(np.isinf(rows.loss), np.inf, blend_scores(rows.loss, metric, weight))
 
     def _cached_choice(self, rows: TrialRows, step: int, maximize: bool) -> SignalChoice:

@@ -14,8 +14,8 @@ pickling (workers are spawned with the pruner) or copying a pruner gives an empt
 
 A self-calibrating estimator (one with ``score_rows``) scores a trial against the whole set and
 calibrates on part of it, so for it the index keeps each finished trial's row of what the
-estimator reads (:class:`~optuna_sotl.estimators._trial_rows.TrialRows`), and the set is scored
-in trial-number order, as a fresh read of the storage would give it.
+estimator reads (:class:`~optuna_sotl.estimators._trial_rows.TrialRows`); the estimator
+calibrates on them in trial-number order, as a fresh read of the storage would give them.
 """
 
 from __future__ import annotations
@@ -183,15 +183,11 @@ class ScoreIndex:
                 return float(scores[0]), np.concatenate([finished, scores[1:]])
             finished_rows = entry.rows
         estimator = cast("SelfCalibratingEstimator", self._estimator)
-        live = TrialRows.of([trial, *running], step, estimator.loss_estimator)
-        others = live.take(slice(1, None))
+        rows = TrialRows.of([trial, *running], step, estimator.loss_estimator)
         if finished_rows is not None:
             if chosen is not None:
                 finished_rows = finished_rows.take(chosen)
-            others = TrialRows.concat([finished_rows, others])
-        # The set decides the calibration: score it in trial-number order, as a fresh read gives.
-        order = np.argsort(others.numbers, kind="stable")
-        rows = TrialRows.concat([live.take(slice(0, 1)), others.take(order)])
+            rows = TrialRows.concat([rows, finished_rows])
         scores = estimator.score_rows(rows, step, study.direction)
         return float(scores[0]), scores[1:]
 
