@@ -508,19 +508,34 @@ def write_results(
 
 
 def plot(rows: list[dict], setups: list[str]) -> None:
+    plot_latency(
+        rows,
+        ("SoTLPruner", "MedianPruner"),
+        {setup: f"{setup}: probe at step {PROBE_STEPS[setup]}" for setup in setups},
+        ylabel="median should_prune latency (ms)",
+        title="Pruner overhead, same study, alternating calls",
+        path=results_path("overhead.png"),
+    )
+
+
+def plot_latency(
+    rows: list[dict], labels: tuple[str, str], panels: dict[str, str], *, ylabel: str,
+    title: str, path: str,
+) -> None:
+    """Median latency against finished trials: one panel per set-up (``panels``: its title),
+    one colour per storage, the first pruner of ``labels`` solid and the second dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(setups), figsize=(6 * len(setups), 4.5), squeeze=False)
-    styles = {"SoTLPruner": "-", "MedianPruner": "--"}
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
     kinds = list(dict.fromkeys(row["storage"] for row in rows))
     colors = {kind: plt.get_cmap("tab10")(i) for i, kind in enumerate(kinds)}
-    for ax, setup in zip(axes[0], setups, strict=True):
+    for ax, (setup, panel_title) in zip(axes[0], panels.items(), strict=True):
         for kind in kinds:
             chosen = [row for row in rows if row["storage"] == kind and row["setup"] == setup]
-            for label, style in styles.items():
+            for label, style in zip(labels, ("-", "--"), strict=True):
                 ax.plot(
                     [row["size"] for row in chosen],
                     [1000 * row["timings"][label]["median"] for row in chosen],
@@ -532,13 +547,13 @@ def plot(rows: list[dict], setups: list[str]) -> None:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("finished trials")
-        ax.set_ylabel("median should_prune latency (ms)")
-        ax.set_title(f"{setup}: probe at step {PROBE_STEPS[setup]}", fontsize=10)
+        ax.set_ylabel(ylabel)
+        ax.set_title(panel_title, fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle("Pruner overhead, same study, alternating calls", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(results_path("overhead.png"), dpi=130)
+    fig.savefig(path, dpi=130)
     plt.close(fig)
 
 

@@ -32,6 +32,7 @@ from _common import results_path  # noqa: E402
 from bench_overhead import build_inmemory  # noqa: E402
 from bench_overhead import build_rdb  # noqa: E402
 from bench_overhead import curves_for  # noqa: E402
+from bench_overhead import plot_latency  # noqa: E402
 from bench_overhead import POSTGRES_URL  # noqa: E402
 from bench_overhead import SETUPS  # noqa: E402
 from bench_overhead import trials_for  # noqa: E402
@@ -290,37 +291,14 @@ def write_results(rows: list[dict], args: argparse.Namespace, before: dict | Non
 
 
 def plot(rows: list[dict], setups: list[str]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(setups), figsize=(6 * len(setups), 4.5), squeeze=False)
-    kinds = list(dict.fromkeys(row["storage"] for row in rows))
-    colors = {kind: plt.get_cmap("tab10")(i) for i, kind in enumerate(kinds)}
-    for ax, setup in zip(axes[0], setups, strict=True):
-        for kind in kinds:
-            chosen = [row for row in rows if row["storage"] == kind and row["setup"] == setup]
-            for label, style in zip(LABELS, ("-", "--"), strict=True):
-                ax.plot(
-                    [row["size"] for row in chosen],
-                    [1000 * row["timings"][label]["median"] for row in chosen],
-                    style,
-                    marker="o",
-                    color=colors[kind],
-                    label=f"{label}, {kind}",
-                )
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("finished trials")
-        ax.set_ylabel("median rung decision latency (ms)")
-        ax.set_title(f"{setup}: rung at step {PROBE_STEPS[setup]}", fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle("Rung pruners' overhead, same study, alternating calls", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(results_path("overhead_rungs.png"), dpi=130)
-    plt.close(fig)
+    plot_latency(
+        rows,
+        LABELS,
+        {setup: f"{setup}: rung at step {PROBE_STEPS[setup]}" for setup in setups},
+        ylabel="median rung decision latency (ms)",
+        title="Rung pruners' overhead, same study, alternating calls",
+        path=results_path("overhead_rungs.png"),
+    )
 
 
 if __name__ == "__main__":
