@@ -260,13 +260,19 @@ def time_pruners(
             wall[label].append(time.perf_counter() - started)
             cpu[label].append(time.process_time() - started_cpu)
     first.tell(running, state=optuna.trial.TrialState.FAIL)
+    return summary(wall, cpu)
+
+
+def summary(wall: dict[str, list[float]], cpu: dict[str, list[float]]) -> dict[str, dict]:
+    """Per pruner: the median wall-clock and CPU seconds of the calls after the first, and the
+    first call's wall-clock seconds (it fills caches, so it is shown apart)."""
     return {
         label: {
             "median": statistics.median(wall[label][1:]),
             "cpu": statistics.median(cpu[label][1:]),
             "first": wall[label][0],
         }
-        for label in trials
+        for label in wall
     }
 
 

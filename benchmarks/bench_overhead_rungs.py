@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ from bench_overhead import curves_for  # noqa: E402
 from bench_overhead import plot_latency  # noqa: E402
 from bench_overhead import POSTGRES_URL  # noqa: E402
 from bench_overhead import SETUPS  # noqa: E402
+from bench_overhead import summary  # noqa: E402
 from bench_overhead import trials_for  # noqa: E402
 
 
@@ -121,14 +121,7 @@ def time_rung_decisions(
             wall[label].append(time.perf_counter() - started)
             cpu[label].append(time.process_time() - started_cpu)
             studies[label].tell(trial, state=optuna.trial.TrialState.FAIL)
-    return {
-        label: {
-            "median": statistics.median(wall[label][1:]),
-            "cpu": statistics.median(cpu[label][1:]),
-            "first": wall[label][0],
-        }
-        for label in studies
-    }
+    return summary(wall, cpu)
 
 
 def main() -> int:
