@@ -191,9 +191,8 @@ class SelfCalibratingEstimator:
                 later = sign * calibration.value
             else:
                 later = sign * calibration.metric_at(target_step)
-            choice = self.choose(
-                calibration.loss, None if np.isnan(metric).any() else metric, later
-            )
+            # score_rows has made sure every metric is there.
+            choice = self.choose(calibration.loss, metric, later)
         self._choices[step] = (key, choice)
         return choice
 
