@@ -186,6 +186,10 @@ def _check_samplers_see_their_bracket(study: optuna.Study, wrapped: bool, n_tria
     tpe = _RecordingTPE(n_startup_trials=2, seed=0)
     study.sampler = SoTLSampler(tpe) if wrapped else tpe
     study.pruner = pruner
+    # The brackets are a hash of the (random) study name: run until a trial follows one of
+    # another bracket, or the check below would have nothing to hide.
+    bracket = [pruner.bracket_of_number(study.study_name, n) for n in range(200)]
+    n_trials = max(n_trials, next(n for n in range(1, 200) if bracket[n] != bracket[0]) + 1)
 
     def objective(trial: optuna.Trial) -> float:
         x = trial.suggest_float("x", -1.0, 1.0)
