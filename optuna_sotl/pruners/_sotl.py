@@ -94,9 +94,10 @@ class SoTLPruner(BasePruner):
         self._interval_steps = check_count("interval_steps", interval_steps, minimum=1)
         self._n_min_trials = check_count("n_min_trials", n_min_trials, minimum=1)
         # SoTL (the sum), not SoTL-E: a check at every step would judge a trial on one noisy
-        # epoch. Calibrated, with SoTL-E's prior: a metric ranks early epochs worse than the
-        # loss on one recipe (the rung pruners' metric prior lost here), yet a recipe search can
-        # turn the loss backwards (benchmarks/results/search_sotlpruner.md).
+        # epoch. Calibrated with the "sotl-e" prior (the loss until the evidence is clear): the
+        # metric ranks early epochs worse than the loss on one recipe (the rung pruners' metric
+        # prior lost here), yet a recipe search can turn the loss backwards
+        # (benchmarks/results/search_sotlpruner.md).
         self._estimator = check_pruning_estimator(
             SelfCalibratingEstimator(loss_estimator=SoTL()) if estimator is None else estimator
         )
