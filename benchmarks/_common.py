@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import platform
 import shlex
@@ -50,6 +51,19 @@ def portable(arg: str) -> str:
     if _inside(path, REPO):
         return prefix + shlex.quote(os.path.relpath(path, REPO))
     return prefix + shlex.quote(os.path.basename(path))
+
+
+def data_label(path: str) -> str:
+    """A data file's name and the start of its SHA-256: curve sets rebuilt on another machine
+    (another CPU, library versions) can differ, and a reader must be able to tell."""
+    name = os.path.basename(path)
+    if not os.path.exists(path):
+        return f"`{name}`"
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return f"`{name}` (SHA-256 {digest.hexdigest()[:12]})"
 
 
 def _inside(path: str, folder: str) -> bool:

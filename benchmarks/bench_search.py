@@ -19,6 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from _common import data_label  # noqa: E402
 from _common import DEFAULT_DATA  # noqa: E402
 from _common import header  # noqa: E402
 from _common import require_data  # noqa: E402
@@ -229,7 +230,10 @@ def render(args: argparse.Namespace) -> None:
             file.write(text if i == 0 else text.split("\n", 1)[1])
     first = next(iter(runs.values()))[0]
     data_name = os.path.basename(first.source)
-    extra = [f"Data: `{data_name}`; budget {first.budget} epochs; {args.jobs} worker processes"]
+    extra = [
+        f"Data: {data_label(first.source)}; budget {first.budget} epochs; "
+        f"{args.jobs} worker processes"
+    ]
     for sampler, (result, wall, cpu) in runs.items():
         extra.append(
             f"`{sampler}`: seeds {result.seeds[0]}..{result.seeds[-1]} ({len(result.seeds)} per "
