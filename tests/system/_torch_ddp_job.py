@@ -17,6 +17,7 @@ import json
 import os
 import pathlib
 import sys
+import time
 
 import optuna
 import torch
@@ -105,6 +106,20 @@ def run(rank: int, world_size: int, n_trials: int, out_dir: str, studies: list) 
                     pass
     dist.barrier()
     dist.destroy_process_group()
+    _wait_for_every_rank_to_destroy(rank, world_size, out_dir)
+
+
+def _wait_for_every_rank_to_destroy(rank: int, world_size: int, out_dir: str) -> None:
+    # A rank that exits while a peer is still tearing down its gloo pairs closes their sockets
+    # under the peer's threads, which once aborted it ("terminate called without an active
+    # exception"). The process group is gone, so the ranks meet through files instead.
+    folder = pathlib.Path(out_dir)
+    (folder / f"destroyed-{rank}").touch()
+    deadline = time.monotonic() + 60.0
+    while not all((folder / f"destroyed-{r}").exists() for r in range(world_size)):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"rank {rank}: not every rank destroyed its process group")
+        time.sleep(0.05)
 
 
 def main() -> None:
