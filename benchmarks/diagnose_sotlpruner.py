@@ -13,7 +13,21 @@ run only, nothing in the package changes):
 - ``completed-target``: the calibration never judges by a later step's metric, only by the
   completed trials' objective;
 - ``metric-only``: the pruner ranks by the validation metric alone (weight 1): SoTLPruner's rule
-  fed the metric, which isolates the rule from the signal.
+  fed the metric, which isolates the rule from the signal;
+- ``top-weighted-choice``: the bootstrap compares the signals by the mean percentile each gives
+  the best quarter of the calibration trials (by outcome) instead of by Spearman's ρ over all of
+  them: a median pruner needs the future best trials in the better half, not a good order below;
+- ``oracle-calibration``: every finished trial that reached the step calibrates, pruned ones
+  included, judged by its final validation metric read from the file, which no real study knows
+  of a pruned trial. The estimator otherwise calibrates on survivors only, and survivors are the
+  trials its own choice let through: if this variant closes the gap, that selection is the cause.
+  The choice is refreshed whenever those trials grow by a tenth, not at each one, to keep the
+  bootstrap's cost near the real estimator's;
+- ``oracle-population``: the same with every finished trial, also those that stopped before the
+  step, whose loss and metric there are read from the file too: the choice made on the whole
+  population the study has drawn, a bound on what any calibration of the step could know.
+
+``--variants`` runs a subset and ``--jobs`` spreads the seeds over processes.
 
 Usage::
 
@@ -24,8 +38,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
+from bisect import bisect_left
+from bisect import bisect_right
 from collections.abc import Callable
+import contextlib
 import csv
+from multiprocessing import Pool
 import os
 import sys
 import time
@@ -49,6 +67,7 @@ from optuna_sotl.curves._loader import load_curves  # noqa: E402
 from optuna_sotl.curves._replay import fast_replay  # noqa: E402
 from optuna_sotl.curves._replay_data import ReplayData  # noqa: E402
 from optuna_sotl.curves._search_configs import search_configs  # noqa: E402
+from optuna_sotl.estimators import _signal_choice as signal_choice  # noqa: E402
 
 
 def _re_ranks_by_metric(original: Any) -> Any:
@@ -102,23 +121,114 @@ def _metric_only(original: Any) -> Any:
     return decide
 
 
-VARIANTS: dict[str, tuple[Any, str, Callable[[Any], Any]] | None] = {
-    "as built": None,
-    "re-ranks-by-metric": (samplers._RegularizedEvolution, "__init__", _re_ranks_by_metric),
-    "distinct-calibration": (calibration._StudyCalibration, "_choose", _distinct_calibration),
-    "completed-target": (calibration._StudyCalibration, "_key", _completed_target),
-    "metric-only": (calibration._StudyCalibration, "decide", _metric_only),
+def _top_weighted_choice(original: Any) -> Any:
+    resample_counts, resample_ranks = signal_choice.resample_counts, signal_choice.resample_ranks
+
+    def top_quarter(
+        scores: np.ndarray, target: np.ndarray, index: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        resamples, n = index.shape
+        counts = resample_counts(index)
+        target_ranks = resample_ranks(target, counts)
+        weights = counts * (target_ranks <= max(1.0, n / 4.0))
+        statistic = np.empty((scores.shape[0], resamples))
+        for row, values in enumerate(scores):
+            # Higher is better, as ρ: minus the mean percentile given to the best quarter.
+            percentile = resample_ranks(values, counts) / n
+            # A resample whose best quarter is one wide tie weighs nothing: NaN, counted as a tie.
+            with np.errstate(invalid="ignore"):
+                statistic[row] = -(weights * percentile).sum(axis=1) / weights.sum(axis=1)
+        spread = (counts * (target_ranks - target_ranks.mean(axis=1, keepdims=True)) ** 2)
+        return statistic, spread.sum(axis=1) > 0.0
+
+    return top_quarter
+
+
+# Finished trials that reached a step, rounded down to this grid (each about a tenth above the
+# last) before the oracle chooses: its choice is refreshed as often as its evidence grows.
+_GRID = sorted({int(round(1.1**k)) for k in range(120)})
+
+
+def _oracle_key(population: bool) -> Callable[[Any], Any]:
+    def make(original: Any) -> Any:
+        def key(self: Any, t: int) -> tuple[int, int, int] | None:
+            members = len(self._last_sorted)
+            if not population:
+                members -= bisect_left(self._last_sorted, t)
+            if members < self._min_trials:
+                return None
+            return (t, -2, _GRID[bisect_right(_GRID, members) - 1])
+
+        return key
+
+    return make
+
+
+def _oracle_choose(population: bool) -> Callable[[Any], Any]:
+    def make(original: Any) -> Any:
+        def choose(self: Any, t: int, target: int, n_members: int) -> float:
+            rows = [
+                r for r, last in zip(self._finished_rows, self._finished_last)
+                if population or last >= t
+            ]
+            return _choose_on(self, np.array(rows[:n_members], dtype=np.intp), t)
+
+        return choose
+
+    return make
+
+
+def _choose_on(self: Any, rows: np.ndarray, t: int) -> float:
+    """The choice at ``t`` on ``rows``, each judged by its final validation metric."""
+    tables = self._t
+    metric = tables.metric[rows, t]
+    return signal_choice.choose_signal(
+        tables.sotl_e[rows, t], None if np.isnan(metric).any() else metric,
+        tables.objective[rows], min_trials=self._min_trials, prior=self._prior,
+    ).metric_weight
+
+
+Patch = tuple[Any, str, Callable[[Any], Any]]
+VARIANTS: dict[str, list[Patch]] = {
+    "as built": [],
+    "re-ranks-by-metric": [(samplers._RegularizedEvolution, "__init__", _re_ranks_by_metric)],
+    "distinct-calibration": [(calibration._StudyCalibration, "_choose", _distinct_calibration)],
+    "completed-target": [(calibration._StudyCalibration, "_key", _completed_target)],
+    "metric-only": [(calibration._StudyCalibration, "decide", _metric_only)],
+    "top-weighted-choice": [(signal_choice, "_bootstrap_spearman", _top_weighted_choice)],
+    "oracle-calibration": [
+        (calibration._StudyCalibration, "_key", _oracle_key(population=False)),
+        (calibration._StudyCalibration, "_choose", _oracle_choose(population=False)),
+    ],
+    "oracle-population": [
+        (calibration._StudyCalibration, "_key", _oracle_key(population=True)),
+        (calibration._StudyCalibration, "_choose", _oracle_choose(population=True)),
+    ],
 }
 
+_WORKER: dict[str, Any] = {}
 
-def _regrets(data: ReplayData, config: Any, seeds: list[int], budget: int) -> np.ndarray:
-    out = np.empty((len(seeds), 2))
-    for i, seed in enumerate(seeds):
-        trace = fast_replay(data, config.sampler, config.pruner, seed, budget)
-        last = trace.rows[-1] if trace.rows.size else None
-        out[i] = (np.inf, np.inf) if last is None else (data.val_regret[last],
-                                                          data.test_regret[last])
-    return out
+
+def _start_worker(path: str, sampler: str, budget: int) -> None:
+    _WORKER["data"] = ReplayData(load_curves(path))
+    _WORKER["budget"] = budget
+    (_WORKER["median"],) = search_configs([f"{sampler}/median"])
+    (_WORKER["sotl"],) = search_configs([f"{sampler}/sotl"])
+
+
+def _regrets(task: tuple[str | None, int]) -> tuple[float, float]:
+    """(val, test) regret of one seed: ``variant`` None is MedianPruner."""
+    variant, seed = task
+    data = _WORKER["data"]
+    config = _WORKER["median" if variant is None else "sotl"]
+    with contextlib.ExitStack() as patches:
+        for owner, name, make in VARIANTS[variant] if variant is not None else []:
+            patches.enter_context(mock.patch.object(owner, name, make(getattr(owner, name))))
+        trace = fast_replay(data, config.sampler, config.pruner, seed, _WORKER["budget"])
+    if not trace.rows.size:
+        return np.inf, np.inf
+    last = trace.rows[-1]
+    return float(data.val_regret[last]), float(data.test_regret[last])
 
 
 def _ci(values: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
@@ -134,26 +244,30 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--sampler", default="re", choices=("random", "re"))
     parser.add_argument("--name", required=True)
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="comma-separated subset of: " + ", ".join(VARIANTS))
+    parser.add_argument("--jobs", type=int, default=1)
     args = parser.parse_args()
     path = require_data(args.data)
-    data = ReplayData(load_curves(path))
+    # Under random sampling there is no evolution whose ranking could change.
+    variants = [
+        v for v in args.variants.split(",")
+        if args.sampler == "re" or v != "re-ranks-by-metric"
+    ]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        parser.error(f"--variants: unknown {', '.join(unknown)}")
     seeds = list(range(args.seeds))
-    (median,) = search_configs([f"{args.sampler}/median"])
-    (sotl,) = search_configs([f"{args.sampler}/sotl"])
-    started = time.process_time()
-    baseline = _regrets(data, median, seeds, args.budget)
+    started = time.time()
+    tasks = [(variant, seed) for variant in [None, *variants] for seed in seeds]
+    with Pool(args.jobs, _start_worker, (path, args.sampler, args.budget)) as pool:
+        results = list(tqdm(pool.imap(_regrets, tasks, chunksize=2), total=len(tasks),
+                            desc="replays"))
+    by_variant = np.array(results).reshape(len(variants) + 1, len(seeds), 2)
+    baseline = by_variant[0]
     rng = np.random.default_rng(0)
     rows = []
-    # Under random sampling there is no evolution whose ranking could change.
-    variants = [v for v in VARIANTS if args.sampler == "re" or v != "re-ranks-by-metric"]
-    for variant in tqdm(variants, desc="variants"):
-        patch = VARIANTS[variant]
-        if patch is None:
-            regrets = _regrets(data, sotl, seeds, args.budget)
-        else:
-            owner, name, make = patch
-            with mock.patch.object(owner, name, make(getattr(owner, name))):
-                regrets = _regrets(data, sotl, seeds, args.budget)
+    for variant, regrets in zip(variants, by_variant[1:]):
         row: dict[str, object] = {"variant": variant, "seeds": len(seeds)}
         for column, kind in enumerate(("val", "test")):
             difference = regrets[:, column] - baseline[:, column]
@@ -171,7 +285,8 @@ def main() -> None:
         writer.writerows(rows)
     extra = [
         f"Data: {data_label(path)}; budget {args.budget} epochs; sampler `{args.sampler}`; "
-        f"seeds 0..{args.seeds - 1}, paired; {time.process_time() - started:.0f} s CPU",
+        f"seeds 0..{args.seeds - 1}, paired; {time.time() - started:.0f} s wall with "
+        f"{args.jobs} worker process(es)",
         f"Baseline `{args.sampler}/median` (MedianPruner() fed val_acc): val regret "
         f"{baseline[:, 0].mean():.3f}, test regret {baseline[:, 1].mean():.3f}",
     ]

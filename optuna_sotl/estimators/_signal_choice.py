@@ -266,27 +266,43 @@ def _bootstrap_spearman(
     ``(k, B)`` correlations (NaN for a constant signal) and which resamples have a non-constant
     target (only those say anything).
     """
-    resamples, n = index.shape
-    flat = (np.arange(resamples)[:, None] * n + index).ravel()
-    counts = np.bincount(flat, minlength=resamples * n).reshape(resamples, n).astype(np.float64)
+    counts = resample_counts(index)
+    n = index.shape[1]
 
     def centred_ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        order = np.argsort(values, kind="stable")
-        ordered = values[order]
-        new_group = np.r_[True, ordered[1:] != ordered[:-1]]
-        group = np.empty(n, dtype=np.intp)
-        group[order] = np.cumsum(new_group) - 1
-        per_group = np.add.reduceat(counts[:, order], np.flatnonzero(new_group), axis=1)
-        below = np.cumsum(per_group, axis=1) - per_group
-        ranks = (below + (per_group + 1.0) / 2.0)[:, group]
+        ranks = resample_ranks(values, counts)
         centred = ranks - ((counts * ranks).sum(axis=1) / n)[:, None]
         return centred, (counts * centred * centred).sum(axis=1)
 
     target_ranks, target_spread = centred_ranks(target)
-    rho = np.empty((scores.shape[0], resamples))
+    rho = np.empty((scores.shape[0], index.shape[0]))
     for row, values in enumerate(scores):
         ranks, spread = centred_ranks(values)
         covariance = (counts * ranks * target_ranks).sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             rho[row] = np.where(spread > 0.0, covariance / np.sqrt(spread * target_spread), np.nan)
     return rho, target_spread > 0.0
+
+
+def resample_counts(index: np.ndarray) -> np.ndarray:
+    """How often each of the ``n`` trials is drawn in each resample of ``index`` ``(B, n)``."""
+    resamples, n = index.shape
+    flat = (np.arange(resamples)[:, None] * n + index).ravel()
+    return np.bincount(flat, minlength=resamples * n).reshape(resamples, n).astype(np.float64)
+
+
+def resample_ranks(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Each trial's average rank (from 1) within each resample, from ``resample_counts``.
+
+    A trial drawn ``c`` times stands for ``c`` tied copies; an undrawn trial gets the rank it
+    would have (its count weighs it out of every sum).
+    """
+    n = values.size
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    new_group = np.r_[True, ordered[1:] != ordered[:-1]]
+    group = np.empty(n, dtype=np.intp)
+    group[order] = np.cumsum(new_group) - 1
+    per_group = np.add.reduceat(counts[:, order], np.flatnonzero(new_group), axis=1)
+    below = np.cumsum(per_group, axis=1) - per_group
+    return (below + (per_group + 1.0) / 2.0)[:, group]

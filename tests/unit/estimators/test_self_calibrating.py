@@ -259,6 +259,21 @@ def test_bootstrap_ranks_from_counts_equal_ranking_each_resample() -> None:
             assert rho[k, b] == pytest.approx(expected, abs=1e-12)
 
 
+def test_resample_ranks_are_each_resamples_own() -> None:
+    from scipy import stats
+
+    from optuna_sotl.estimators._signal_choice import resample_counts
+    from optuna_sotl.estimators._signal_choice import resample_ranks
+
+    rng = np.random.default_rng(3)
+    values = np.round(rng.normal(size=20), 1)  # ties
+    index = rng.integers(0, 20, size=(30, 20))
+    ranks = resample_ranks(values, resample_counts(index))
+    for b in range(30):
+        expected = stats.rankdata(values[index[b]])
+        np.testing.assert_allclose(ranks[b, index[b]], expected)
+
+
 @pytest.mark.parametrize(
     "make_pruner",
     [
