@@ -25,7 +25,11 @@ run only, nothing in the package changes):
   bootstrap's cost near the real estimator's;
 - ``oracle-population``: the same with every finished trial, also those that stopped before the
   step, whose loss and metric there are read from the file too: the choice made on the whole
-  population the study has drawn, a bound on what any calibration of the step could know.
+  population the study has drawn, a bound on what any calibration of the step could know;
+- ``startup-calibration``: a remedy a real study could run. No trial is pruned until
+  ``min_calibration_trials`` (10) have completed (``n_startup_trials`` 10 instead of 5), and only
+  those trials calibrate, judged by their objective: a small sample, but one that no choice of
+  the estimator has selected.
 
 ``--variants`` runs a subset and ``--jobs`` spreads the seeds over processes.
 
@@ -188,6 +192,30 @@ def _choose_on(self: Any, rows: np.ndarray, t: int) -> float:
     ).metric_weight
 
 
+def _startup_pruner(original: Any) -> Any:
+    def init(self: Any, data: Any, percentile: float, n_startup: int, *args: Any) -> None:
+        min_trials = args[3]  # after n_warmup, interval and n_min
+        original(self, data, percentile, max(n_startup, min_trials), *args)
+
+    return init
+
+
+def _startup_key(original: Any) -> Any:
+    def key(self: Any, t: int) -> tuple[int, int, int] | None:
+        if len(self._complete_rows) < self._min_trials:
+            return None
+        return (t, -3, self._min_trials)
+
+    return key
+
+
+def _startup_choose(original: Any) -> Any:
+    def choose(self: Any, t: int, target: int, n_members: int) -> float:
+        return _choose_on(self, np.array(self._complete_rows[:n_members], dtype=np.intp), t)
+
+    return choose
+
+
 Patch = tuple[Any, str, Callable[[Any], Any]]
 VARIANTS: dict[str, list[Patch]] = {
     "as built": [],
@@ -203,6 +231,11 @@ VARIANTS: dict[str, list[Patch]] = {
     "oracle-population": [
         (calibration._StudyCalibration, "_key", _oracle_key(population=True)),
         (calibration._StudyCalibration, "_choose", _oracle_choose(population=True)),
+    ],
+    "startup-calibration": [
+        (calibration.CalibratedPercentile, "__init__", _startup_pruner),
+        (calibration._StudyCalibration, "_key", _startup_key),
+        (calibration._StudyCalibration, "_choose", _startup_choose),
     ],
 }
 
