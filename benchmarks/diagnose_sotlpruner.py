@@ -29,7 +29,9 @@ run only, nothing in the package changes):
 - ``startup-calibration``: a remedy a real study could run. No trial is pruned until
   ``min_calibration_trials`` (10) have completed (``n_startup_trials`` 10 instead of 5), and only
   those trials calibrate, judged by their objective: a small sample, but one that no choice of
-  the estimator has selected.
+  the estimator has selected;
+- ``more-startup``: ``n_startup_trials`` 10 alone, the calibration as built: what the five more
+  unpruned trials of ``startup-calibration`` are worth by themselves.
 
 ``--variants`` runs a subset and ``--jobs`` spreads the seeds over processes.
 
@@ -237,6 +239,7 @@ VARIANTS: dict[str, list[Patch]] = {
         (calibration._StudyCalibration, "_key", _startup_key),
         (calibration._StudyCalibration, "_choose", _startup_choose),
     ],
+    "more-startup": [(calibration.CalibratedPercentile, "__init__", _startup_pruner)],
 }
 
 _WORKER: dict[str, Any] = {}
