@@ -34,6 +34,8 @@ run only, nothing in the package changes):
   unpruned trials of ``startup-calibration`` are worth by themselves.
 
 ``--variants`` runs a subset and ``--jobs`` spreads the seeds over processes.
+``--median-startup N`` gives the baseline ``MedianPruner(n_startup_trials=N)``: a variant with
+more startup trials is compared fairly only against a MedianPruner given as many.
 
 Usage::
 
@@ -49,6 +51,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 import contextlib
 import csv
+import dataclasses
 from multiprocessing import Pool
 import os
 import sys
@@ -71,6 +74,7 @@ from optuna_sotl.curves import _replay_calibration as calibration  # noqa: E402
 from optuna_sotl.curves import _replay_samplers as samplers  # noqa: E402
 from optuna_sotl.curves._loader import load_curves  # noqa: E402
 from optuna_sotl.curves._replay import fast_replay  # noqa: E402
+from optuna_sotl.curves._replay import PrunerSpec  # noqa: E402
 from optuna_sotl.curves._replay_data import ReplayData  # noqa: E402
 from optuna_sotl.curves._search_configs import search_configs  # noqa: E402
 from optuna_sotl.estimators import _signal_choice as signal_choice  # noqa: E402
@@ -245,10 +249,12 @@ VARIANTS: dict[str, list[Patch]] = {
 _WORKER: dict[str, Any] = {}
 
 
-def _start_worker(path: str, sampler: str, budget: int) -> None:
+def _start_worker(path: str, sampler: str, budget: int, median_startup: int = 5) -> None:
     _WORKER["data"] = ReplayData(load_curves(path))
     _WORKER["budget"] = budget
-    (_WORKER["median"],) = search_configs([f"{sampler}/median"])
+    (median,) = search_configs([f"{sampler}/median"])
+    pruner = PrunerSpec("median", (("n_startup_trials", median_startup),))
+    _WORKER["median"] = dataclasses.replace(median, pruner=pruner)
     (_WORKER["sotl"],) = search_configs([f"{sampler}/sotl"])
 
 
@@ -283,6 +289,8 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help="comma-separated subset of: " + ", ".join(VARIANTS))
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--median-startup", type=int, default=5,
+                        help="the baseline MedianPruner's n_startup_trials (its default: 5)")
     args = parser.parse_args()
     path = require_data(args.data)
     # Under random sampling there is no evolution whose ranking could change.
@@ -296,7 +304,8 @@ def main() -> None:
     seeds = list(range(args.seeds))
     started = time.time()
     tasks = [(variant, seed) for variant in [None, *variants] for seed in seeds]
-    with Pool(args.jobs, _start_worker, (path, args.sampler, args.budget)) as pool:
+    worker_args = (path, args.sampler, args.budget, args.median_startup)
+    with Pool(args.jobs, _start_worker, worker_args) as pool:
         results = list(tqdm(pool.imap(_regrets, tasks, chunksize=2), total=len(tasks),
                             desc="replays"))
     by_variant = np.array(results).reshape(len(variants) + 1, len(seeds), 2)
@@ -323,7 +332,8 @@ def main() -> None:
         f"Data: {data_label(path)}; budget {args.budget} epochs; sampler `{args.sampler}`; "
         f"seeds 0..{args.seeds - 1}, paired; {time.time() - started:.0f} s wall with "
         f"{args.jobs} worker process(es)",
-        f"Baseline `{args.sampler}/median` (MedianPruner() fed val_acc): val regret "
+        f"Baseline `{args.sampler}/median` (MedianPruner(n_startup_trials={args.median_startup}) "
+        f"fed val_acc): val regret "
         f"{baseline[:, 0].mean():.3f}, test regret {baseline[:, 1].mean():.3f}",
     ]
     lines = [header("SoTLPruner() against MedianPruner: one change at a time", extra)]
