@@ -148,8 +148,9 @@ def _top_weighted_choice(original: Any) -> Any:
             # A resample whose best quarter is one wide tie weighs nothing: NaN, counted as a tie.
             with np.errstate(invalid="ignore"):
                 statistic[row] = -(weights * percentile).sum(axis=1) / weights.sum(axis=1)
-        spread = (counts * (target_ranks - target_ranks.mean(axis=1, keepdims=True)) ** 2)
-        return statistic, spread.sum(axis=1) > 0.0
+        # As for ρ: a resample says something only if the targets it drew are not all tied.
+        drawn_mean = (counts * target_ranks).sum(axis=1, keepdims=True) / n
+        return statistic, (counts * (target_ranks - drawn_mean) ** 2).sum(axis=1) > 0.0
 
     return top_quarter
 

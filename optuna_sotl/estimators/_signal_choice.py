@@ -266,8 +266,8 @@ def _bootstrap_spearman(
     ``(k, B)`` correlations (NaN for a constant signal) and which resamples have a non-constant
     target (only those say anything).
     """
+    resamples, n = index.shape
     counts = resample_counts(index)
-    n = index.shape[1]
 
     def centred_ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ranks = resample_ranks(values, counts)
@@ -275,7 +275,7 @@ def _bootstrap_spearman(
         return centred, (counts * centred * centred).sum(axis=1)
 
     target_ranks, target_spread = centred_ranks(target)
-    rho = np.empty((scores.shape[0], index.shape[0]))
+    rho = np.empty((scores.shape[0], resamples))
     for row, values in enumerate(scores):
         ranks, spread = centred_ranks(values)
         covariance = (counts * ranks * target_ranks).sum(axis=1)
