@@ -33,6 +33,18 @@ run only, nothing in the package changes):
 - ``more-startup``: ``n_startup_trials`` 10 alone, the calibration as built: what the five more
   unpruned trials of ``startup-calibration`` are worth by themselves.
 
+- ``probes``: about one trial in ``--probe-every`` (drawn from its number by a hash, so every
+  worker of a real study would agree) is a *probe*, never pruned before ``--probe-steps`` (0: never
+  pruned); the calibration as built;
+- ``probe-calibration``: the probes as above, and at every step ``t`` whose ``2t + 1`` is at most
+  the probes' judging step (the last step, or ``--probe-steps``) the calibration takes the probes
+  that reached that step, judged by their metric there, once there are ``min_calibration_trials``
+  of them: a sample no choice of the estimator has selected, as large as the probes the study
+  pays for. Other steps calibrate as built;
+- ``median+probes`` (a second baseline, not a SoTLPruner variant): ``MedianPruner`` sparing the
+  same probes. Probes cost epochs and change what evolution breeds from, so a probe variant is
+  compared fairly only against it; the table gets a column for it.
+
 ``--variants`` runs a subset and ``--jobs`` spreads the seeds over processes.
 ``--median-startup N`` gives the baseline ``MedianPruner(n_startup_trials=N)``: a variant with
 more startup trials is compared fairly only against a MedianPruner given as many.
@@ -58,6 +70,7 @@ import sys
 import time
 from typing import Any
 from unittest import mock
+import zlib
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -71,10 +84,13 @@ from _common import require_data  # noqa: E402
 from _common import results_path  # noqa: E402
 
 from optuna_sotl.curves import _replay_calibration as calibration  # noqa: E402
+from optuna_sotl.curves import _replay_pruners as pruners  # noqa: E402
 from optuna_sotl.curves import _replay_samplers as samplers  # noqa: E402
 from optuna_sotl.curves._loader import load_curves  # noqa: E402
 from optuna_sotl.curves._replay import fast_replay  # noqa: E402
 from optuna_sotl.curves._replay import PrunerSpec  # noqa: E402
+from optuna_sotl.curves._replay_data import COMPLETE  # noqa: E402
+from optuna_sotl.curves._replay_data import PRUNED  # noqa: E402
 from optuna_sotl.curves._replay_data import ReplayData  # noqa: E402
 from optuna_sotl.curves._search_configs import search_configs  # noqa: E402
 from optuna_sotl.estimators import _signal_choice as signal_choice  # noqa: E402
@@ -224,6 +240,100 @@ def _startup_choose(original: Any) -> Any:
 
 
 Patch = tuple[Any, str, Callable[[Any], Any]]
+# Probe trials: set per worker from --probe-every and --probe-steps (0: never a probe).
+_PROBE = {"every": 0, "steps": 0}
+
+
+def is_probe(number: int) -> bool:
+    """Whether trial ``number`` is a probe: about one in ``--probe-every``, from its number alone
+    (a hash, as Hyperband draws brackets), so every worker of a real study would agree."""
+    every = _PROBE["every"]
+    return every > 0 and zlib.crc32(f"probe_{number}".encode()) % every == 0
+
+
+def _probe_begin(original: Any) -> Any:
+    def begin(self: Any, number: int, row: int) -> None:
+        original(self, number, row)
+        self._probe = is_probe(number)
+        calibration_of = getattr(self, "_calibration", None)
+        if calibration_of is not None:
+            calibration_of._probe = self._probe
+            calibration_of._number = number
+
+    return begin
+
+
+def _probe_step(original: Any) -> Any:
+    def step(self: Any, t: int) -> bool:
+        prune = original(self, t)  # its bookkeeping runs for probes too
+        limit = _PROBE["steps"]
+        return prune and not (self._probe and (limit <= 0 or t < limit))
+
+    return step
+
+
+def _probe_end(original: Any) -> Any:
+    def end(self: Any, state: int) -> None:
+        original(self, state)
+        last = self._last
+        if state in (COMPLETE, PRUNED) and last >= 0 and getattr(self, "_probe", False):
+            self.__dict__.setdefault("_probe_rows", []).append((self._row, last))
+
+    return end
+
+
+def _probe_target(self: Any) -> int:
+    """The step probes are judged at: the last one, or the first at which a probe may be pruned
+    (every probe reports it)."""
+    last = int(self._t.metric.shape[1]) - 1
+    return last if _PROBE["steps"] <= 0 else min(_PROBE["steps"], last)
+
+
+def _probe_key(original: Any) -> Any:
+    def key(self: Any, t: int) -> tuple[int, int, int] | None:
+        probes = self.__dict__.get("_probe_rows", [])
+        target = _probe_target(self)
+        if target < 2 * t + 1:
+            return original(self, t)
+        members = sum(last >= target for _, last in probes)
+        if members < self._min_trials:
+            return original(self, t)
+        return (t, -4, members)
+
+    return key
+
+
+def _probe_choose(original: Any) -> Any:
+    def choose(self: Any, t: int, target: int, n_members: int) -> float:
+        if target != -4:
+            return original(self, t, target, n_members)
+        step = _probe_target(self)
+        rows = np.array(
+            [r for r, last in self.__dict__["_probe_rows"] if last >= step][:n_members],
+            dtype=np.intp,
+        )
+        tables = self._t
+        metric = tables.metric[rows, t]
+        return signal_choice.choose_signal(
+            tables.sotl_e[rows, t], None if np.isnan(metric).any() else metric,
+            tables.metric[rows, step], min_trials=self._min_trials, prior=self._prior,
+        ).metric_weight
+
+    return choose
+
+
+# The baseline MedianPruner sparing the same probes: a pseudo-variant for --variants.
+MEDIAN_PROBES = "median+probes"
+_PROBE_PATCHES: list[Patch] = [
+    (calibration.CalibratedPercentile, "begin", _probe_begin),
+    (calibration.CalibratedPercentile, "step", _probe_step),
+    (calibration._StudyCalibration, "end", _probe_end),
+]
+_MEDIAN_PROBE_PATCHES: list[Patch] = [
+    (pruners._OptunaPercentile, "begin", _probe_begin),
+    (pruners._OptunaPercentile, "step", _probe_step),
+]
+
 VARIANTS: dict[str, list[Patch]] = {
     "as built": [],
     "re-ranks-by-metric": [(samplers._RegularizedEvolution, "__init__", _re_ranks_by_metric)],
@@ -245,12 +355,22 @@ VARIANTS: dict[str, list[Patch]] = {
         (calibration._StudyCalibration, "_choose", _startup_choose),
     ],
     "more-startup": [(calibration.CalibratedPercentile, "__init__", _startup_pruner)],
+    "probes": _PROBE_PATCHES,
+    "probe-calibration": [
+        *_PROBE_PATCHES,
+        (calibration._StudyCalibration, "_key", _probe_key),
+        (calibration._StudyCalibration, "_choose", _probe_choose),
+    ],
 }
 
 _WORKER: dict[str, Any] = {}
 
 
-def _start_worker(path: str, sampler: str, budget: int, median_startup: int = 5) -> None:
+def _start_worker(
+    path: str, sampler: str, budget: int, median_startup: int = 5, probe_every: int = 0,
+    probe_steps: int = 0,
+) -> None:
+    _PROBE.update(every=probe_every, steps=probe_steps)
     _WORKER["data"] = ReplayData(load_curves(path))
     _WORKER["budget"] = budget
     (median,) = search_configs([f"{sampler}/median"])
@@ -263,9 +383,14 @@ def _regrets(task: tuple[str | None, int]) -> tuple[float, float]:
     """(val, test) regret of one seed: ``variant`` None is MedianPruner."""
     variant, seed = task
     data = _WORKER["data"]
-    config = _WORKER["median" if variant is None else "sotl"]
+    is_median = variant is None or variant == MEDIAN_PROBES
+    config = _WORKER["median" if is_median else "sotl"]
+    if variant is None:
+        patch_list = []
+    else:
+        patch_list = _MEDIAN_PROBE_PATCHES if variant == MEDIAN_PROBES else VARIANTS[variant]
     with contextlib.ExitStack() as patches:
-        for owner, name, make in VARIANTS[variant] if variant is not None else []:
+        for owner, name, make in patch_list:
             patches.enter_context(mock.patch.object(owner, name, make(getattr(owner, name))))
         trace = fast_replay(data, config.sampler, config.pruner, seed, _WORKER["budget"])
     if not trace.rows.size:
@@ -292,6 +417,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--median-startup", type=int, default=5,
                         help="the baseline MedianPruner's n_startup_trials (its default: 5)")
+    parser.add_argument("--probe-every", type=int, default=0,
+                        help="about one trial in this many is a probe (variants 'probes' and "
+                        "'probe-calibration'; 0: none)")
+    parser.add_argument("--probe-steps", type=int, default=0,
+                        help="a probe is not pruned before this step (0: never pruned)")
     args = parser.parse_args()
     path = require_data(args.data)
     # Under random sampling there is no evolution whose ranking could change.
@@ -299,31 +429,38 @@ def main() -> None:
         v for v in args.variants.split(",")
         if args.sampler == "re" or v != "re-ranks-by-metric"
     ]
-    unknown = sorted(set(variants) - set(VARIANTS))
+    unknown = sorted(set(variants) - set(VARIANTS) - {MEDIAN_PROBES})
     if unknown:
         parser.error(f"--variants: unknown {', '.join(unknown)}")
+    _PROBE.update(every=args.probe_every, steps=args.probe_steps)  # for the header
     seeds = list(range(args.seeds))
     started = time.time()
     tasks = [(variant, seed) for variant in [None, *variants] for seed in seeds]
-    worker_args = (path, args.sampler, args.budget, args.median_startup)
+    worker_args = (
+        path, args.sampler, args.budget, args.median_startup, args.probe_every,
+        args.probe_steps,
+    )
     with Pool(args.jobs, _start_worker, worker_args) as pool:
         results = list(tqdm(pool.imap(_regrets, tasks, chunksize=2), total=len(tasks),
                             desc="replays"))
     by_variant = np.array(results).reshape(len(variants) + 1, len(seeds), 2)
-    baseline = by_variant[0]
+    baselines = {"median": by_variant[0]}
+    if MEDIAN_PROBES in variants:
+        baselines["median_probes"] = by_variant[1 + variants.index(MEDIAN_PROBES)]
     rng = np.random.default_rng(0)
     rows = []
     for variant, regrets in zip(variants, by_variant[1:]):
         row: dict[str, object] = {"variant": variant, "seeds": len(seeds)}
         for column, kind in enumerate(("val", "test")):
-            difference = regrets[:, column] - baseline[:, column]
-            low, high = _ci(difference, rng)
-            row |= {
-                f"{kind}_regret_mean": round(float(regrets[:, column].mean()), 4),
-                f"{kind}_minus_median_mean": round(float(difference.mean()), 4),
-                f"{kind}_minus_median_ci_low": round(low, 4),
-                f"{kind}_minus_median_ci_high": round(high, 4),
-            }
+            row[f"{kind}_regret_mean"] = round(float(regrets[:, column].mean()), 4)
+            for against, baseline in baselines.items():
+                difference = regrets[:, column] - baseline[:, column]
+                low, high = _ci(difference, rng)
+                row |= {
+                    f"{kind}_minus_{against}_mean": round(float(difference.mean()), 4),
+                    f"{kind}_minus_{against}_ci_low": round(low, 4),
+                    f"{kind}_minus_{against}_ci_high": round(high, 4),
+                }
         rows.append(row)
     with open(results_path(f"{args.name}.csv"), "w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=list(rows[0]))
@@ -335,19 +472,32 @@ def main() -> None:
         f"{args.jobs} worker process(es)",
         f"Baseline `{args.sampler}/median` (MedianPruner(n_startup_trials={args.median_startup}) "
         f"fed val_acc): val regret "
-        f"{baseline[:, 0].mean():.3f}, test regret {baseline[:, 1].mean():.3f}",
+        f"{baselines['median'][:, 0].mean():.3f}, test regret "
+        f"{baselines['median'][:, 1].mean():.3f}",
     ]
+    if _PROBE["every"]:
+        extra.append(
+            f"Probes: about one trial in {_PROBE['every']} (`--probe-every`), spared "
+            + (f"before step {_PROBE['steps']}" if _PROBE["steps"] else "to the end")
+            + " (`--probe-steps`)"
+        )
     lines = [header("SoTLPruner() against MedianPruner: one change at a time", extra)]
     lines.append("Mean regret in points; Δ = SoTLPruner variant − MedianPruner, paired, "
                  "[95 % bootstrap CI over seeds]. Variants: see the script's docstring.\n")
-    lines.append("| variant | val regret | Δ val | test regret | Δ test |")
-    lines.append("|---|---|---|---|---|")
+    titles = {"median": "", "median_probes": f" vs `{MEDIAN_PROBES}`"}
+    columns = ["variant"]
+    for kind in ("val", "test"):
+        columns += [f"{kind} regret"] + [f"Δ {kind}{titles[name]}" for name in baselines]
+    lines.append("| " + " | ".join(columns) + " |")
+    lines.append("|" + "---|" * len(columns))
     for row in rows:
         cells = [f"`{row['variant']}`"]
         for kind in ("val", "test"):
             cells.append(f"{row[f'{kind}_regret_mean']:.3f}")
-            low, high = row[f"{kind}_minus_median_ci_low"], row[f"{kind}_minus_median_ci_high"]
-            cells.append(f"{row[f'{kind}_minus_median_mean']:+.3f} [{low:+.3f}, {high:+.3f}]")
+            for against in baselines:
+                prefix = f"{kind}_minus_{against}"
+                low, high = row[f"{prefix}_ci_low"], row[f"{prefix}_ci_high"]
+                cells.append(f"{row[f'{prefix}_mean']:+.3f} [{low:+.3f}, {high:+.3f}]")
         lines.append("| " + " | ".join(cells) + " |")
     with open(results_path(f"{args.name}.md"), "w", encoding="utf-8") as file:
         file.write("\n".join(lines) + "\n")
