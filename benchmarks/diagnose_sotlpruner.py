@@ -256,9 +256,8 @@ def _probe_begin(original: Any) -> Any:
         original(self, number, row)
         self._probe = is_probe(number)
         calibration_of = getattr(self, "_calibration", None)
-        if calibration_of is not None:
+        if calibration_of is not None:  # SoTLPruner: its calibration keeps the probes' rows
             calibration_of._probe = self._probe
-            calibration_of._number = number
 
     return begin
 
