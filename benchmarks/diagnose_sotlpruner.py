@@ -205,13 +205,15 @@ def _oracle_choose(population: bool) -> Callable[[Any], Any]:
     return make
 
 
-def _choose_on(self: Any, rows: np.ndarray, t: int) -> float:
-    """The choice at ``t`` on ``rows``, each judged by its final validation metric."""
+def _choose_on(self: Any, rows: np.ndarray, t: int, judged_at: int | None = None) -> float:
+    """The choice at ``t`` on ``rows``, each judged by its validation metric at ``judged_at``
+    (``None``: its final one)."""
     tables = self._t
     metric = tables.metric[rows, t]
+    later = tables.objective[rows] if judged_at is None else tables.metric[rows, judged_at]
     return signal_choice.choose_signal(
         tables.sotl_e[rows, t], None if np.isnan(metric).any() else metric,
-        tables.objective[rows], min_trials=self._min_trials, prior=self._prior,
+        later, min_trials=self._min_trials, prior=self._prior,
     ).metric_weight
 
 
@@ -307,16 +309,8 @@ def _probe_choose(original: Any) -> Any:
         if target != -4:
             return original(self, t, target, n_members)
         step = _probe_target(self)
-        rows = np.array(
-            [r for r, last in self.__dict__["_probe_rows"] if last >= step][:n_members],
-            dtype=np.intp,
-        )
-        tables = self._t
-        metric = tables.metric[rows, t]
-        return signal_choice.choose_signal(
-            tables.sotl_e[rows, t], None if np.isnan(metric).any() else metric,
-            tables.metric[rows, step], min_trials=self._min_trials, prior=self._prior,
-        ).metric_weight
+        rows = [r for r, last in self.__dict__["_probe_rows"] if last >= step][:n_members]
+        return _choose_on(self, np.array(rows, dtype=np.intp), t, judged_at=step)
 
     return choose
 
