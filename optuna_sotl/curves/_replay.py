@@ -40,6 +40,7 @@ from optuna_sotl.curves._replay_pruners import _OptunaHalving
 from optuna_sotl.curves._replay_pruners import _OptunaPercentile
 from optuna_sotl.curves._replay_pruners import _SoTLHalving
 from optuna_sotl.curves._replay_pruners import _SoTLPercentile
+from optuna_sotl.curves._replay_pruners import _Sparing
 from optuna_sotl.curves._replay_samplers import _RandomRows
 from optuna_sotl.curves._replay_samplers import _RegularizedEvolution
 
@@ -120,6 +121,16 @@ class PrunerSpec:
 
     # The array pruner for one study.
     def build_array(self, data: ReplayData, study_name: str) -> _ArrayPruner:
+        pruner = self._build_array(data, study_name)
+        spare_every = int(self.option("spare_every", 0))
+        if spare_every:
+            # What the pruner is fed at each step: a spared trial is pruned only when it is not
+            # finite.
+            finite = data.loss_finite if self.family == "sotl" else np.isfinite(data.val)
+            return _Sparing(pruner, finite, study_name, spare_every)
+        return pruner
+
+    def _build_array(self, data: ReplayData, study_name: str) -> _ArrayPruner:
         opt = self.option
         if self.kind == "none":
             return _NoPruner()
@@ -179,9 +190,15 @@ class PrunerSpec:
         if self.kind == "none":
             return optuna.pruners.NopPruner()
         if self.kind == "median":
-            return optuna.pruners.PercentilePruner(
+            spare_every = kwargs.pop("spare_every", 0)
+            percentile = optuna.pruners.PercentilePruner(
                 percentile=float(kwargs.pop("percentile", 50.0)), **kwargs
             )
+            if not spare_every:
+                return percentile
+            from optuna_sotl.curves._spared_percentile import SparedPercentile
+
+            return SparedPercentile(percentile, spare_every)
         if self.kind == "sha":
             return optuna.pruners.SuccessiveHalvingPruner(**kwargs)
         if self.kind == "hyperband":

@@ -18,6 +18,7 @@ import numpy as np
 
 from optuna_sotl.curves._replay_data import COMPLETE
 from optuna_sotl.curves._replay_data import ReplayData
+from optuna_sotl.pruners._sotl import is_spared
 from optuna_sotl.rules import asha_promoted
 from optuna_sotl.rules import percentile_of_sorted
 from optuna_sotl.rules import percentile_prunes
@@ -275,6 +276,30 @@ class _OptunaHalving:
 
     def end(self, state: int) -> None:
         self._n_complete += state == COMPLETE
+
+
+class _Sparing:
+    """:class:`~optuna_sotl.SoTLPruner`'s ``spare_every``: the pruner keeps its bookkeeping for a
+    spared trial (it is compared with later ones as any other), but only a non-finite loss
+    prunes it."""
+
+    def __init__(
+        self, pruner: _ArrayPruner, finite: np.ndarray, study_name: str, spare_every: int
+    ) -> None:
+        self._pruner, self._finite = pruner, finite
+        self._name, self._every = study_name, spare_every
+
+    def begin(self, number: int, row: int) -> None:
+        spared = is_spared(self._name, number, self._every)
+        self._spared_row = self._finite[row] if spared else None
+        self._pruner.begin(number, row)
+
+    def step(self, t: int) -> bool:
+        prune = self._pruner.step(t)
+        return prune and (self._spared_row is None or not self._spared_row[t])
+
+    def end(self, state: int) -> None:
+        self._pruner.end(state)
 
 
 class _Brackets:

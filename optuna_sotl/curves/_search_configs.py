@@ -56,6 +56,7 @@ SAMPLERS: dict[str, SamplerSpec] = {
 SHAPES: tuple[tuple[int, int], ...] = tuple((r, eta) for r in (1, 2) for eta in (2, 3, 4))
 ESTIMATORS: tuple[str, ...] = ("sotl-e", "sotl", "ema0.9")
 WARMUPS: tuple[int, ...] = (0, 5)
+SPARE_EVERY: tuple[int, ...] = (20, 50)
 
 
 def _pruners() -> dict[str, PrunerSpec]:
@@ -119,6 +120,11 @@ def _pruners() -> dict[str, PrunerSpec]:
                     ("estimator", f"auto-{prior}"),
                 ),
             )
+    # Sparing (SoTLPruner's spare_every) and its fair baseline, MedianPruner sparing the same
+    # trials.
+    for every in SPARE_EVERY:
+        pruners[f"sotl-spare{every}"] = PrunerSpec("sotl", (("spare_every", every),))
+        pruners[f"median-spare{every}"] = PrunerSpec("median", (("spare_every", every),))
     for estimator in ESTIMATORS:
         for r, eta in SHAPES:
             pruners[f"sotl-sha-r{r}-e{eta}-{estimator}"] = PrunerSpec(
@@ -160,9 +166,10 @@ RE_PRUNERS: tuple[str, ...] = (
 #: choice runs whenever the calibration set changes, which in SoTLPruner (a check every step)
 #: makes about 3 s per run with random sampling and 7 s with regularised evolution, against
 #: 0.04 s for SoTL-E. ``"sotl"`` (``SoTLPruner()``) is one of them; the successive-halving
-#: defaults (2-3 s per run) stay in the default set.
+#: defaults (2-3 s per run) stay in the default set. The sparing entries, SoTLPruner's and their
+#: baselines, are run by name too (``make -C benchmarks spare``).
 COSTLY_PRUNERS: tuple[str, ...] = tuple(
-    name for name in PRUNERS if "-cal" in name or name == "sotl"
+    name for name in PRUNERS if "-cal" in name or name == "sotl" or "-spare" in name
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 
 import optuna
 from optuna.pruners import BasePruner
@@ -32,6 +33,12 @@ class SoTLPruner(BasePruner):
     :class:`~optuna.pruners.MedianPruner` would prune the good ones. A NaN or infinite loss
     prunes at once; other trials' non-finite losses rank worst. A decision reads the study once
     and scores only the trials new since the previous one and the running ones.
+
+    With ``spare_every``, about one trial in that many is *spared*: trained to the end whatever
+    its score (a non-finite loss still prunes it). Pruning keeps the trials that score well early,
+    so without spared trials every fully trained trial is one the pruner chose; spared ones give
+    the final pick, the calibration and an evolutionary sampler's parents trials that no early
+    score selected, at the price of a full training each.
 
     Example:
 
@@ -76,6 +83,10 @@ class SoTLPruner(BasePruner):
             alone, the default until this version, won more on SpikeNAS-Bench but lost to
             :class:`~optuna.pruners.MedianPruner` on a held-out set whose search varies the
             recipe (``benchmarks/results/search_sotlpruner.md``).
+        spare_every:
+            Never prune about one trial in this many (0: prune any trial). Which trials is drawn
+            from the study's name and the trial's number, so every worker agrees without
+            storing anything.
     """
 
     def __init__(
@@ -87,12 +98,14 @@ class SoTLPruner(BasePruner):
         *,
         n_min_trials: int = 1,
         estimator: BaseEstimator | SelfCalibratingEstimator | None = None,
+        spare_every: int = 0,
     ) -> None:
         self._rule = PercentileRule(percentile)
         self._n_startup_trials = check_count("n_startup_trials", n_startup_trials)
         self._n_warmup_steps = check_count("n_warmup_steps", n_warmup_steps)
         self._interval_steps = check_count("interval_steps", interval_steps, minimum=1)
         self._n_min_trials = check_count("n_min_trials", n_min_trials, minimum=1)
+        self._spare_every = check_count("spare_every", spare_every)
         # SoTL (the sum), not SoTL-E: a check at every step would judge a trial on one noisy
         # epoch. Calibrated with the "sotl-e" prior (the loss until the evidence is clear): the
         # metric ranks early epochs worse than the loss on one recipe (the rung pruners' metric
@@ -112,12 +125,18 @@ class SoTLPruner(BasePruner):
     def percentile(self) -> float:
         return self._rule.percentile
 
+    @property
+    def spare_every(self) -> int:
+        return self._spare_every
+
     def prune(self, study: optuna.study.Study, trial: FrozenTrial) -> bool:
         step = trial.last_step
         if step is None:
             return False
         if not math.isfinite(trial.intermediate_values[step]):
             return True
+        if is_spared(study.study_name, trial.number, self._spare_every):
+            return False
         if not is_check_step(trial, step, self._n_warmup_steps, self._interval_steps):
             return False
 
@@ -134,8 +153,20 @@ class SoTLPruner(BasePruner):
             f"SoTLPruner(percentile={self.percentile!r}, "
             f"n_startup_trials={self._n_startup_trials}, n_warmup_steps={self._n_warmup_steps}, "
             f"interval_steps={self._interval_steps}, n_min_trials={self._n_min_trials}, "
-            f"estimator={self._estimator!r})"
+            f"estimator={self._estimator!r}, spare_every={self._spare_every})"
         )
+
+
+def is_spared(study_name: str, number: int, spare_every: int) -> bool:
+    """Whether trial ``number`` of the study is spared: about one in ``spare_every`` (0: none).
+
+    A CRC32 of the study's name and the number, as Optuna's Hyperband draws a trial's bracket:
+    stable across processes and hosts (Python's own ``hash`` of a string is not).
+    """
+    return (
+        spare_every > 0
+        and zlib.crc32(f"spared_{study_name}_{number}".encode()) % spare_every == 0
+    )
 
 
 def is_check_step(

@@ -19,8 +19,11 @@ from optuna_sotl.curves._replay import fast_replay
 from optuna_sotl.curves._replay import PrunerSpec
 from optuna_sotl.curves._replay import ReplayData
 from optuna_sotl.curves._replay import SamplerSpec
+from optuna_sotl.curves._replay import study_name
+from optuna_sotl.curves._replay_data import PRUNED
 from optuna_sotl.curves._search import optuna_replay
 from optuna_sotl.curves._search_configs import PRUNERS
+from optuna_sotl.pruners._sotl import is_spared
 from tests.conftest import data_path
 
 
@@ -75,6 +78,11 @@ KINDS = {
     "sotl-cal-even-sotl": PRUNERS["sotl-cal-even-sotl"],
     # SoTLHyperbandPruner() as users get it: the metric prior, calibrated per bracket.
     "sotl-hyperband-default": PRUNERS["sotl-hyperband"],
+    # Spared trials (never pruned on a finite loss), calibrated and not.
+    "sotl-spare4": PrunerSpec("sotl", (("spare_every", 4),)),
+    "sotl-sum-spare3": PrunerSpec("sotl", (("estimator", "sotl"), ("spare_every", 3))),
+    # Their fair baseline: MedianPruner sparing the same trials.
+    "median-spare4": PrunerSpec("median", (("spare_every", 4),)),
 }
 CALIBRATING = (
     "sotl-sha-cal-e3", "sotl-sha-cal-e4", "sotl-cal", "sotl-sha-cal-even-e3",
@@ -102,7 +110,7 @@ def test_random_sampling_same_decisions(subset, kind: str, seed: int) -> None:
 @pytest.mark.parametrize(
     "kind",
     ["none", "sotl", "sotl-sha", "sotl-sha-r2-e2-sotl", "sotl-hyperband", "sotl-sha-cal-e3",
-     "sotl-cal", "sotl-sha-cal-even-e4", "sotl-cal-even"],
+     "sotl-cal", "sotl-sha-cal-even-e4", "sotl-cal-even", "sotl-spare4"],
 )
 @pytest.mark.parametrize("seed", [0, 1])
 def test_regularized_evolution_same_proposals_and_decisions(subset, kind: str, seed: int) -> None:
@@ -117,7 +125,7 @@ def test_regularized_evolution_same_proposals_and_decisions(subset, kind: str, s
     assert sum(1 for row, _, _ in fast.log if row < 0) >= 1  # mutations left the file
 
 
-@pytest.mark.parametrize("kind", ["median", "sha", "hyperband"])
+@pytest.mark.parametrize("kind", ["median", "sha", "hyperband", "median-spare4"])
 def test_regularized_evolution_with_optuna_pruners_same_decisions(subset, kind: str) -> None:
     # Optuna's pruners read val_acc, which the real sampler would rank as a loss: the pruner
     # decisions are compared on the replay's own proposals.
@@ -145,6 +153,25 @@ def test_self_calibrating_replay_is_not_sotl_e(subset, kind: str) -> None:
         sotl_e = fast_replay(data, SamplerSpec("random"), plain, seed, budget=1500, log=True)
         differ += calibrated.log != sotl_e.log
     assert differ >= 2
+
+
+@pytest.mark.parametrize("kind, alone", [("sotl-spare4", "sotl"), ("median-spare4", "median")])
+def test_spared_trials_are_never_pruned_and_change_the_search(subset, kind, alone) -> None:
+    # The differential tests of sparing kinds mean something only if sparing kept trials that
+    # the pruner alone would have pruned.
+    data = ReplayData(subset)
+    spared, plain = KINDS[kind], KINDS[alone]
+    n_spared = n_would_prune = 0
+    for seed in range(3):
+        log = fast_replay(data, SamplerSpec("random"), spared, seed, budget=1500, log=True).log
+        alone = fast_replay(data, SamplerSpec("random"), plain, seed, budget=1500, log=True).log
+        for number, (_, state, _) in enumerate(log):
+            if is_spared(study_name(seed), number, 4):
+                n_spared += 1
+                assert state != PRUNED
+                n_would_prune += number < len(alone) and alone[number][1] == PRUNED
+    assert n_spared >= 10
+    assert n_would_prune >= 3
 
 
 def _curves_with_metric_gaps() -> LearningCurves:

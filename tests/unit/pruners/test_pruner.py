@@ -10,6 +10,7 @@ from optuna_sotl import SoTL
 from optuna_sotl import SoTLE
 from optuna_sotl import SoTLPruner
 from optuna_sotl import SoVL
+from optuna_sotl.pruners._sotl import is_spared
 
 
 # Completed trials' per-epoch training losses; at step 2 the median loss is 1.0.
@@ -158,11 +159,37 @@ def test_the_estimator_decides_what_is_compared(make_study) -> None:
         ({"n_startup_trials": 2.5}, TypeError, "n_startup_trials"),
         ({"estimator": "sotl"}, TypeError, "estimator"),
         ({"estimator": SoVL()}, ValueError, "estimator"),
+        ({"spare_every": -1}, ValueError, "spare_every=-1"),
+        ({"spare_every": 0.5}, TypeError, "spare_every"),
     ],
 )
 def test_invalid_arguments(kwargs, error, fragment) -> None:
     with pytest.raises(error, match=fragment):
         SoTLPruner(**kwargs)
+
+
+def test_spared_trials_are_kept_unless_their_loss_is_not_finite(make_study) -> None:
+    study = make_study(direction="maximize", pruner=SoTLPruner(spare_every=3))
+    add_trials(study, COMPLETED_LOSSES)
+    spared = []
+    for _ in range(12):
+        trial = running_trial(study, BAD_LOSSES)
+        spared.append(is_spared(study.study_name, trial.number, 3))
+        assert trial.should_prune() is not spared[-1]
+        trial.report(math.inf, len(BAD_LOSSES))
+        assert trial.should_prune()
+        study.tell(trial, state=TrialState.FAIL)  # failed trials are never compared
+    assert 1 <= sum(spared) <= 8
+
+
+def test_spared_trials_depend_on_the_study_and_number_only() -> None:
+    drawn = [is_spared("study-a", number, 10) for number in range(2000)]
+    assert 150 <= sum(drawn) <= 250
+    assert drawn != [is_spared("study-b", number, 10) for number in range(2000)]
+    assert not any(is_spared("study-a", number, 0) for number in range(100))
+    assert all(is_spared("study-a", number, 1) for number in range(100))
+    assert "spare_every=50" in repr(SoTLPruner(spare_every=50))
+    assert SoTLPruner(spare_every=50).spare_every == 50
 
 
 class CountingStorage(optuna.storages.InMemoryStorage):
