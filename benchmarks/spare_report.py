@@ -1,0 +1,146 @@
+"""Paired differences of the ``make -C benchmarks spare`` runs: does sparing trials help?
+
+    python benchmarks/spare_report.py
+
+Reads the saved runs ``results/spare_<set>_<sampler>_run.pkl`` that ``bench_search.py --name
+spare_<set>`` wrote (SpikeNAS and the held-out sets, random sampling and regularised evolution)
+and writes ``results/spare.md``, ``spare.csv`` and ``spare.png``: for each set, sampler and
+budget (half and all), the mean paired difference of val and test regret, with a 95 % bootstrap
+CI over seeds, of
+
+- ``SoTLPruner(spare_every=20)`` against ``SoTLPruner()`` (does sparing help SoTLPruner?),
+  against ``MedianPruner()`` and against ``MedianPruner`` sparing the same trials (the fair
+  baseline: sparing is not SoTL's);
+- ``MedianPruner`` sparing them against ``MedianPruner()``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import pickle
+import sys
+
+import numpy as np
+
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import results_path  # noqa: E402
+
+
+SETS = ("spikenas", "digits_nb201", "tabular_mlp")
+SAMPLERS = ("random", "re")
+# (label, configuration, baseline), pruner names of optuna_sotl.curves._search_configs.
+PAIRS = (
+    ("spared − as built", "sotl-spare20", "sotl"),
+    ("spared − `MedianPruner()`", "sotl-spare20", "median"),
+    ("spared − `MedianPruner` sparing the same", "sotl-spare20", "median-spare20"),
+    ("`MedianPruner` sparing − `MedianPruner()`", "median-spare20", "median"),
+)
+N_BOOTSTRAP = 5000
+
+
+def _ci(diff: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+    means = diff[rng.integers(0, diff.size, size=(N_BOOTSTRAP, diff.size))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def _rows() -> list[dict[str, object]]:
+    rng = np.random.default_rng(0)
+    rows: list[dict[str, object]] = []
+    for data_set in SETS:
+        for sampler in SAMPLERS:
+            path = results_path(f"spare_{data_set}_{sampler}_run.pkl")
+            if not os.path.exists(path):
+                print(f"missing {path}: run `make -C benchmarks spare` first", file=sys.stderr)
+                continue
+            with open(path, "rb") as file:
+                result, _, _ = pickle.load(file)
+            names = [config.pruner_name for config in result.configs]
+            for fraction, g in (("1/2", result.grid.size // 2 - 1), ("all", -1)):
+                for label, config, baseline in PAIRS:
+                    row: dict[str, object] = {
+                        "set": data_set, "sampler": sampler, "budget": fraction,
+                        "epochs": int(result.grid[g]), "seeds": len(result.seeds),
+                        "comparison": label, "configuration": config, "baseline": baseline,
+                    }
+                    for regret in ("val", "test"):
+                        values = getattr(result, regret)[:, :, g]
+                        diff = values[names.index(config)] - values[names.index(baseline)]
+                        low, high = _ci(diff, rng) if np.isfinite(diff).all() else (np.nan, np.nan)
+                        row[f"{regret}_diff_mean"] = round(float(diff.mean()), 4)
+                        row[f"{regret}_diff_ci_low"] = round(low, 4)
+                        row[f"{regret}_diff_ci_high"] = round(high, 4)
+                    rows.append(row)
+    return rows
+
+
+def _cell(row: dict[str, object], regret: str) -> str:
+    mean, low, high = (float(row[f"{regret}_diff_{k}"]) for k in ("mean", "ci_low", "ci_high"))
+    text = f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]"
+    return f"**{text}**" if low > 0 or high < 0 else text
+
+
+def _plot(rows: list[dict[str, object]], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    full = [r for r in rows if r["budget"] == "all"]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 0.32 * len(full) + 1.5), sharey=True)
+    labels = [f"{r['set']} {r['sampler']}: {r['comparison']}".replace("`", "") for r in full]
+    y = np.arange(len(full))[::-1]
+    for ax, regret in zip(axes, ("val", "test")):
+        mean = np.array([float(r[f"{regret}_diff_mean"]) for r in full])
+        low = np.array([float(r[f"{regret}_diff_ci_low"]) for r in full])
+        high = np.array([float(r[f"{regret}_diff_ci_high"]) for r in full])
+        ax.errorbar(mean, y, xerr=[mean - low, high - mean], fmt="o", capsize=3)
+        ax.axvline(0.0, color="grey", lw=0.8)
+        ax.set_title(f"Δ {regret} regret (points), full budget; < 0: the first is better")
+    axes[0].set_yticks(y, labels, fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> int:
+    rows = _rows()
+    if not rows:
+        return 2
+    with open(results_path("spare.csv"), "w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    _plot(rows, results_path("spare.png"))
+    lines = [
+        "# Sparing trials from pruning: paired differences",
+        "",
+        "- Command: `make -C benchmarks spare` (the runs: `spare_spikenas.md`, "
+        "`spare_digits_nb201.md`, `spare_tabular_mlp.md`, each with its exact command, machine "
+        "and data SHA-256), then `python benchmarks/spare_report.py`",
+        f"- Seeds: {sorted({int(r['seeds']) for r in rows})} per configuration, paired (seed k "
+        "proposes the same first architecture under every pruner); 95 % bootstrap CI over seeds "
+        f"({N_BOOTSTRAP} resamples); bold: the CI excludes 0",
+        "- Δ in points of regret, first − second: below 0 the first is better. \"spared\" is "
+        "`SoTLPruner(spare_every=20)`, \"as built\" `SoTLPruner()`; both rank by the training "
+        "loss, `MedianPruner` by `val_acc`",
+        "",
+        "![paired differences](spare.png)",
+        "",
+        "| set | sampler | budget | comparison | Δ val | Δ test |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['set']} | {row['sampler']} | {row['budget']} ({row['epochs']}) | "
+            f"{row['comparison']} | {_cell(row, 'val')} | {_cell(row, 'test')} |"
+        )
+    with open(results_path("spare.md"), "w", encoding="utf-8") as file:
+        file.write("\n".join(lines) + "\n")
+    print(results_path("spare.md"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
