@@ -27,9 +27,13 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import results_path  # noqa: E402
 
+from optuna_sotl.curves._replay_data import COMPLETE  # noqa: E402
+
 
 SETS = ("spikenas", "digits_nb201", "tabular_mlp")
-SAMPLERS = ("random", "re")
+SAMPLERS_RUN = ("random", "re")
+# Seeds replayed again to measure the spared trials' share of the epochs.
+SHARE_SEEDS = 4
 # (label, configuration, baseline), pruner names of optuna_sotl.curves._search_configs.
 PAIRS = (
     ("spared − as built", "sotl-spare20", "sotl"),
@@ -50,7 +54,7 @@ def _rows() -> list[dict[str, object]]:
     rng = np.random.default_rng(0)
     rows: list[dict[str, object]] = []
     for data_set in SETS:
-        for sampler in SAMPLERS:
+        for sampler in SAMPLERS_RUN:
             path = results_path(f"spare_{data_set}_{sampler}_run.pkl")
             if not os.path.exists(path):
                 print(f"missing {path}: run `make -C benchmarks spare` first", file=sys.stderr)
@@ -74,6 +78,51 @@ def _rows() -> list[dict[str, object]]:
                         row[f"{regret}_diff_ci_high"] = round(high, 4)
                     rows.append(row)
     return rows
+
+
+def _spared_shares(n_seeds: int) -> list[str]:
+    """Table lines: the share of the epochs the spared trials took, per set, sampler and pruner
+    (``n_seeds`` seeds replayed again with the trial log; the saved runs keep no epochs)."""
+    from optuna_sotl.curves import load_curves
+    from optuna_sotl.curves._replay import fast_replay
+    from optuna_sotl.curves._replay import ReplayData
+    from optuna_sotl.curves._replay import study_name
+    from optuna_sotl.curves._search_configs import PRUNERS
+    from optuna_sotl.curves._search_configs import SAMPLERS
+    from optuna_sotl.pruners._sotl import is_spared
+
+    lines = [
+        "| set | sampler | pruner | spared trials' share of the epochs | trials | completed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for data_set in SETS:
+        for sampler in SAMPLERS_RUN:
+            path = results_path(f"spare_{data_set}_{sampler}_run.pkl")
+            if not os.path.exists(path):
+                continue
+            with open(path, "rb") as file:
+                result, _, _ = pickle.load(file)
+            data = ReplayData(load_curves(result.source))
+            for name in ("sotl-spare20", "median-spare20"):
+                spec = PRUNERS[name]
+                every = int(spec.option("spare_every", 0))
+                shares, trials, completed = [], [], []
+                for seed in range(n_seeds):
+                    log = fast_replay(
+                        data, SAMPLERS[sampler], spec, seed, budget=result.budget, log=True
+                    ).log
+                    epochs = np.array([last + 1 for _, _, last in log], dtype=float)
+                    spared = np.array(
+                        [is_spared(study_name(seed), n, every) for n in range(len(log))]
+                    )
+                    shares.append(epochs[spared].sum() / epochs.sum())
+                    trials.append(len(log))
+                    completed.append(sum(state == COMPLETE for _, state, _ in log))
+                lines.append(
+                    f"| {data_set} | {sampler} | `{name}` | {np.mean(shares):.0%} | "
+                    f"{np.mean(trials):.0f} | {np.mean(completed):.0f} |"
+                )
+    return lines
 
 
 def _cell(row: dict[str, object], regret: str) -> str:
@@ -136,6 +185,16 @@ def main() -> int:
             f"| {row['set']} | {row['sampler']} | {row['budget']} ({row['epochs']}) | "
             f"{row['comparison']} | {_cell(row, 'val')} | {_cell(row, 'test')} |"
         )
+    lines += [
+        "",
+        "## What sparing costs",
+        "",
+        f"Seeds 0..{SHARE_SEEDS - 1} replayed again at the full budget with the trial log: the "
+        "epochs the spared trials took, as a share of all; mean trials and completed trials "
+        "per study.",
+        "",
+        *_spared_shares(SHARE_SEEDS),
+    ]
     with open(results_path("spare.md"), "w", encoding="utf-8") as file:
         file.write("\n".join(lines) + "\n")
     print(results_path("spare.md"))

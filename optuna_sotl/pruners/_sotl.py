@@ -34,12 +34,6 @@ class SoTLPruner(BasePruner):
     prunes at once; other trials' non-finite losses rank worst. A decision reads the study once
     and scores only the trials new since the previous one and the running ones.
 
-    With ``spare_every``, about one trial in that many is *spared*: trained to the end whatever
-    its score (a non-finite loss still prunes it). Pruning keeps the trials that score well early,
-    so without spared trials every fully trained trial is one the pruner chose; spared ones give
-    the final pick, the calibration and an evolutionary sampler's parents trials that no early
-    score selected, at the price of a full training each.
-
     Example:
 
         .. code-block:: python
@@ -84,9 +78,12 @@ class SoTLPruner(BasePruner):
             :class:`~optuna.pruners.MedianPruner` on a held-out set whose search varies the
             recipe (``benchmarks/results/search_sotlpruner.md``).
         spare_every:
-            Never prune about one trial in this many (0: prune any trial). Which trials is drawn
-            from the study's name and the trial's number, so every worker agrees without
-            storing anything.
+            Never prune about one trial in this many (0: prune any trial) unless its loss is not
+            finite. Which trials is drawn from the study's name and the trial's number, so every
+            worker agrees without storing anything. Without spared trials every fully trained
+            trial is one the pruner chose; spared ones give the final pick, the calibration and
+            an evolutionary sampler's parents trials no early score selected, at the price of a
+            full training each (``benchmarks/results/spare.md``).
     """
 
     def __init__(
