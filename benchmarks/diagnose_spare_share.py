@@ -18,7 +18,6 @@ import argparse
 import csv
 import multiprocessing
 import os
-import pickle
 import sys
 from typing import Any
 
@@ -28,6 +27,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import results_path  # noqa: E402
+from spare_report import saved_runs  # noqa: E402
 
 from optuna_sotl.curves import load_curves  # noqa: E402
 from optuna_sotl.curves._replay import fast_replay  # noqa: E402
@@ -37,7 +37,6 @@ from optuna_sotl.curves._search_configs import PRUNERS  # noqa: E402
 from optuna_sotl.curves._search_configs import SAMPLERS  # noqa: E402
 
 
-SETS = ("spikenas", "digits_nb201", "tabular_mlp")
 SAVED = ("sotl", "median", "sotl-spare20", "median-spare20")
 
 
@@ -106,54 +105,47 @@ def main() -> int:
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     rows, lines = [], []
-    for data_set in SETS:
-        for sampler in ("random", "re"):
-            path = results_path(f"spare_{data_set}_{sampler}_run.pkl")
-            if not os.path.exists(path):
-                print(f"missing {path}: run `make -C benchmarks spare` first", file=sys.stderr)
-                continue
-            with open(path, "rb") as file:
-                saved, _, _ = pickle.load(file)
-            names = [config.pruner_name for config in saved.configs]
-            seeds = list(saved.seeds)[: args.seeds]
-            regrets = {
-                name: (saved.val[names.index(name), : len(seeds), -1],
-                       saved.test[names.index(name), : len(seeds), -1])
-                for name in SAVED
-            }
-            for name in ("sotl", "median"):
-                tasks = [(sampler, name, seed, saved.budget) for seed in seeds]
-                with multiprocessing.Pool(
-                    args.jobs, initializer=_init, initargs=(saved.source, args.share)
-                ) as pool:
-                    out = np.array(list(tqdm(
-                        pool.imap(_regrets, tasks), total=len(tasks),
-                        desc=f"{data_set} {sampler} {name}",
-                    )))
-                regrets[f"{name}-share"] = (out[:, 0], out[:, 1])
-            for label, first, second in (
-                ("share − as built", "sotl-share", "sotl"),
-                ("share − spare_every=20", "sotl-share", "sotl-spare20"),
-                ("share − `MedianPruner()`", "sotl-share", "median"),
-                ("share − `MedianPruner` by the same share", "sotl-share", "median-share"),
-                ("`MedianPruner` by the share − `MedianPruner()`", "median-share", "median"),
-            ):
-                cells = [
-                    _ci(regrets[first][k] - regrets[second][k], rng) for k in (0, 1)
-                ]
-                lines.append(f"| {data_set} | {sampler} | {label} | {cells[0]} | {cells[1]} |")
-                rows.append({"set": data_set, "sampler": sampler, "comparison": label,
-                             "seeds": len(seeds), "share": args.share,
-                             "val_diff": round(float(np.mean(
-                                 regrets[first][0] - regrets[second][0])), 4),
-                             "test_diff": round(float(np.mean(
-                                 regrets[first][1] - regrets[second][1])), 4)})
-            means = {k: (float(np.mean(v[0])), float(np.mean(v[1]))) for k, v in regrets.items()}
-            lines.append(
-                f"| {data_set} | {sampler} | mean val / test regret | "
-                + "; ".join(f"`{k}` {v[0]:.3f}" for k, v in means.items()) + " | "
-                + "; ".join(f"{v[1]:.3f}" for v in means.values()) + " |"
-            )
+    for data_set, sampler, saved in saved_runs():
+        names = [config.pruner_name for config in saved.configs]
+        seeds = list(saved.seeds)[: args.seeds]
+        regrets = {
+            name: (saved.val[names.index(name), : len(seeds), -1],
+                   saved.test[names.index(name), : len(seeds), -1])
+            for name in SAVED
+        }
+        for name in ("sotl", "median"):
+            tasks = [(sampler, name, seed, saved.budget) for seed in seeds]
+            with multiprocessing.Pool(
+                args.jobs, initializer=_init, initargs=(saved.source, args.share)
+            ) as pool:
+                out = np.array(list(tqdm(
+                    pool.imap(_regrets, tasks), total=len(tasks),
+                    desc=f"{data_set} {sampler} {name}",
+                )))
+            regrets[f"{name}-share"] = (out[:, 0], out[:, 1])
+        for label, first, second in (
+            ("share − as built", "sotl-share", "sotl"),
+            ("share − spare_every=20", "sotl-share", "sotl-spare20"),
+            ("share − `MedianPruner()`", "sotl-share", "median"),
+            ("share − `MedianPruner` by the same share", "sotl-share", "median-share"),
+            ("`MedianPruner` by the share − `MedianPruner()`", "median-share", "median"),
+        ):
+            cells = [
+                _ci(regrets[first][k] - regrets[second][k], rng) for k in (0, 1)
+            ]
+            lines.append(f"| {data_set} | {sampler} | {label} | {cells[0]} | {cells[1]} |")
+            rows.append({"set": data_set, "sampler": sampler, "comparison": label,
+                         "seeds": len(seeds), "share": args.share,
+                         "val_diff": round(float(np.mean(
+                             regrets[first][0] - regrets[second][0])), 4),
+                         "test_diff": round(float(np.mean(
+                             regrets[first][1] - regrets[second][1])), 4)})
+        means = {k: (float(np.mean(v[0])), float(np.mean(v[1]))) for k, v in regrets.items()}
+        lines.append(
+            f"| {data_set} | {sampler} | mean val / test regret | "
+            + "; ".join(f"`{k}` {v[0]:.3f}" for k, v in means.items()) + " | "
+            + "; ".join(f"{v[1]:.3f}" for v in means.values()) + " |"
+        )
     with open(results_path("diagnose_spare_share.csv"), "w", newline="",
               encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=list(rows[0]))

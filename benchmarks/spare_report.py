@@ -20,6 +20,8 @@ import csv
 import os
 import pickle
 import sys
+from typing import Any
+from typing import Iterator
 
 import numpy as np
 
@@ -50,33 +52,40 @@ def _ci(diff: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def _rows() -> list[dict[str, object]]:
-    rng = np.random.default_rng(0)
-    rows: list[dict[str, object]] = []
+def saved_runs(quiet: bool = False) -> Iterator[tuple[str, str, Any]]:
+    """``(set, sampler, SearchResult)`` of every saved run of ``make -C benchmarks spare``."""
     for data_set in SETS:
         for sampler in SAMPLERS_RUN:
             path = results_path(f"spare_{data_set}_{sampler}_run.pkl")
             if not os.path.exists(path):
-                print(f"missing {path}: run `make -C benchmarks spare` first", file=sys.stderr)
+                if not quiet:
+                    print(f"missing {path}: run `make -C benchmarks spare` first", file=sys.stderr)
                 continue
             with open(path, "rb") as file:
                 result, _, _ = pickle.load(file)
-            names = [config.pruner_name for config in result.configs]
-            for fraction, g in (("1/2", result.grid.size // 2 - 1), ("all", -1)):
-                for label, config, baseline in PAIRS:
-                    row: dict[str, object] = {
-                        "set": data_set, "sampler": sampler, "budget": fraction,
-                        "epochs": int(result.grid[g]), "seeds": len(result.seeds),
-                        "comparison": label, "configuration": config, "baseline": baseline,
-                    }
-                    for regret in ("val", "test"):
-                        values = getattr(result, regret)[:, :, g]
-                        diff = values[names.index(config)] - values[names.index(baseline)]
-                        low, high = _ci(diff, rng) if np.isfinite(diff).all() else (np.nan, np.nan)
-                        row[f"{regret}_diff_mean"] = round(float(diff.mean()), 4)
-                        row[f"{regret}_diff_ci_low"] = round(low, 4)
-                        row[f"{regret}_diff_ci_high"] = round(high, 4)
-                    rows.append(row)
+            yield data_set, sampler, result
+
+
+def _rows() -> list[dict[str, object]]:
+    rng = np.random.default_rng(0)
+    rows: list[dict[str, object]] = []
+    for data_set, sampler, result in saved_runs():
+        names = [config.pruner_name for config in result.configs]
+        for fraction, g in (("1/2", result.grid.size // 2 - 1), ("all", -1)):
+            for label, config, baseline in PAIRS:
+                row: dict[str, object] = {
+                    "set": data_set, "sampler": sampler, "budget": fraction,
+                    "epochs": int(result.grid[g]), "seeds": len(result.seeds),
+                    "comparison": label, "configuration": config, "baseline": baseline,
+                }
+                for regret in ("val", "test"):
+                    values = getattr(result, regret)[:, :, g]
+                    diff = values[names.index(config)] - values[names.index(baseline)]
+                    low, high = _ci(diff, rng) if np.isfinite(diff).all() else (np.nan, np.nan)
+                    row[f"{regret}_diff_mean"] = round(float(diff.mean()), 4)
+                    row[f"{regret}_diff_ci_low"] = round(low, 4)
+                    row[f"{regret}_diff_ci_high"] = round(high, 4)
+                rows.append(row)
     return rows
 
 
@@ -95,33 +104,27 @@ def _spared_shares(n_seeds: int) -> list[str]:
         "| set | sampler | pruner | spared trials' share of the epochs | trials | completed |",
         "|---|---|---|---|---|---|",
     ]
-    for data_set in SETS:
-        for sampler in SAMPLERS_RUN:
-            path = results_path(f"spare_{data_set}_{sampler}_run.pkl")
-            if not os.path.exists(path):
-                continue
-            with open(path, "rb") as file:
-                result, _, _ = pickle.load(file)
-            data = ReplayData(load_curves(result.source))
-            for name in ("sotl-spare20", "median-spare20"):
-                spec = PRUNERS[name]
-                every = int(spec.option("spare_every", 0))
-                shares, trials, completed = [], [], []
-                for seed in range(n_seeds):
-                    log = fast_replay(
-                        data, SAMPLERS[sampler], spec, seed, budget=result.budget, log=True
-                    ).log
-                    epochs = np.array([last + 1 for _, _, last in log], dtype=float)
-                    spared = np.array(
-                        [is_spared(study_name(seed), n, every) for n in range(len(log))]
-                    )
-                    shares.append(epochs[spared].sum() / epochs.sum())
-                    trials.append(len(log))
-                    completed.append(sum(state == COMPLETE for _, state, _ in log))
-                lines.append(
-                    f"| {data_set} | {sampler} | `{name}` | {np.mean(shares):.0%} | "
-                    f"{np.mean(trials):.0f} | {np.mean(completed):.0f} |"
+    for data_set, sampler, result in saved_runs(quiet=True):
+        data = ReplayData(load_curves(result.source))
+        for name in ("sotl-spare20", "median-spare20"):
+            spec = PRUNERS[name]
+            every = int(spec.option("spare_every", 0))
+            shares, trials, completed = [], [], []
+            for seed in range(n_seeds):
+                log = fast_replay(
+                    data, SAMPLERS[sampler], spec, seed, budget=result.budget, log=True
+                ).log
+                epochs = np.array([last + 1 for _, _, last in log], dtype=float)
+                spared = np.array(
+                    [is_spared(study_name(seed), n, every) for n in range(len(log))]
                 )
+                shares.append(epochs[spared].sum() / epochs.sum())
+                trials.append(len(log))
+                completed.append(sum(state == COMPLETE for _, state, _ in log))
+            lines.append(
+                f"| {data_set} | {sampler} | `{name}` | {np.mean(shares):.0%} | "
+                f"{np.mean(trials):.0f} | {np.mean(completed):.0f} |"
+            )
     return lines
 
 
