@@ -151,6 +151,12 @@ def main() -> None:
     args = [arg for arg in sys.argv[1:] if arg != "pl"]
     strategy, devices, n_trials, out_dir = args[:4]
     run(strategy, int(devices), int(n_trials), out_dir, list(zip(args[4::2], args[5::2])))
+    import torch.distributed as dist
+
+    # Lightning leaves the process group up; torn down at interpreter exit, gloo's threads can
+    # abort the process ("terminate called without an active exception") after the work is done.
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
