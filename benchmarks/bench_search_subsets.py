@@ -2,7 +2,8 @@
 
 Each subset is 20 % of the architectures, drawn at random (subset seeds 100..104); on each, every
 configuration runs the same 40 seeds with random sampling, and the regrets are read at 1/4, 1/2 and
-all of the budget. Writes results/search_subsets.md.
+all of the budget. Writes results/search_subsets.md (``--name``: results/<name>.md), with paired
+differences against ``--baseline``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import sys
 
 import numpy as np
+from tqdm import tqdm
 
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -40,11 +42,21 @@ def main() -> int:
     parser.add_argument("--budget", type=int, default=20_000)
     parser.add_argument("--subsets", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=40)
+    parser.add_argument("--configs", default=",".join(CONFIGS),
+                        help="comma-separated pruner names (random sampling)")
+    parser.add_argument("--baseline", default="sha", help="one of --configs")
+    parser.add_argument("--name", default="search_subsets", help="results file stem")
     args = parser.parse_args()
+    names = args.configs.split(",")
+    unknown = [name for name in names if name not in PRUNERS]
+    if unknown or args.baseline not in names:
+        parser.error(f"unknown configurations {unknown} or --baseline {args.baseline!r} "
+                     "not among them")
 
     full = load_curves(args.data)
     checks = (args.budget // 4, args.budget // 2, args.budget)
-    regrets = {name: [] for name in CONFIGS}  # (subset*seed, check, [val, test])
+    regrets: dict[str, list[list[tuple[float, float]]]] = {name: [] for name in names}
+    progress = tqdm(total=args.subsets * len(names) * args.seeds, desc="subsets", unit="run")
     for subset in range(args.subsets):
         rng = np.random.default_rng(100 + subset)
         rows = np.sort(rng.choice(full.n_archs, size=full.n_archs // 5, replace=False))
@@ -55,8 +67,9 @@ def main() -> int:
                 value = value[rows]
             fields[field.name] = value
         data = ReplayData(dataclasses.replace(full, **fields))
-        for name in CONFIGS:
+        for name in names:
             for seed in range(args.seeds):
+                progress.update()
                 trace = fast_replay(data, SamplerSpec("random"), PRUNERS[name], seed, args.budget)
                 at = np.searchsorted(trace.epochs, checks, side="right") - 1
                 regrets[name].append([
@@ -64,15 +77,17 @@ def main() -> int:
                     if k >= 0 else (np.inf, np.inf)
                     for k in at
                 ])
-    base = np.array(regrets["sha"])
+    progress.close()
+    base = np.array(regrets[args.baseline])
     lines = [
         "| configuration | " + " | ".join(f"val @ {c}" for c in checks) + " | "
-        + " | ".join(f"test @ {c}" for c in checks) + " | Δval vs `sha` @ all [95 % CI] | "
-        "Δtest vs `sha` @ all [95 % CI] |",
+        + " | ".join(f"test @ {c}" for c in checks)
+        + f" | Δval vs `{args.baseline}` @ all [95 % CI] | "
+        f"Δtest vs `{args.baseline}` @ all [95 % CI] |",
         "|---|" + "---|" * (2 * len(checks) + 2),
     ]
     boot = np.random.default_rng(0).integers(len(base), size=(2000, len(base)))
-    for name in CONFIGS:
+    for name in names:
         values = np.array(regrets[name])
         means = values.mean(axis=0)
         cells = [f"{means[i, 0]:.3f}" for i in range(len(checks))]
@@ -89,11 +104,11 @@ def main() -> int:
          f"random sampling, budget {args.budget} epochs")],
     )
     text += "\nMean regret in points over subsets × seeds (val: final `val_acc`; test: "
-    text += "`test_acc`), paired differences against Optuna's `SuccessiveHalvingPruner()` fed "
-    text += "`val_acc`.\n\n" + "\n".join(lines) + "\n\n"
+    text += f"`test_acc`), paired differences against `{args.baseline}`.\n\n"
+    text += "\n".join(lines) + "\n\n"
     text += "Configurations: see `search.md`.\n"
     text = text.replace(args.data, "$OPTUNA_SOTL_DATA/" + os.path.basename(args.data))
-    with open(results_path("search_subsets.md"), "w", encoding="utf-8") as file:
+    with open(results_path(f"{args.name}.md"), "w", encoding="utf-8") as file:
         file.write(text)
     print(text)
     return 0

@@ -1,21 +1,23 @@
-"""Paired differences of the ``make -C benchmarks spare`` runs: does sparing trials help?
+"""Paired differences of the ``make -C benchmarks spare`` and ``share`` runs: does sparing help?
 
-    python benchmarks/spare_report.py
+    python benchmarks/spare_report.py [--kind spare|share]
 
-Reads the saved runs ``results/spare_<set>_<sampler>_run.pkl`` that ``bench_search.py --name
-spare_<set>`` wrote (SpikeNAS and the held-out sets, random sampling and regularised evolution)
-and writes ``results/spare.md``, ``spare.csv`` and ``spare.png``: for each set, sampler and
-budget (half and all), the mean paired difference of val and test regret, with a 95 % bootstrap
-CI over seeds, of
+Reads the saved runs ``results/<kind>_<set>_<sampler>_run.pkl`` that ``bench_search.py --name
+<kind>_<set>`` wrote (SpikeNAS and the held-out sets, random sampling and regularised evolution)
+and writes ``results/<kind>.md``, ``.csv`` and ``.png``: for each set, sampler and budget (half
+and all), the mean paired difference of val and test regret, with a 95 % bootstrap CI over
+seeds, of
 
-- ``SoTLPruner(spare_every=20)`` against ``SoTLPruner()`` (does sparing help SoTLPruner?),
-  against ``MedianPruner()`` and against ``MedianPruner`` sparing the same trials (the fair
-  baseline: sparing is not SoTL's);
-- ``MedianPruner`` sparing them against ``MedianPruner()``.
+- ``SoTLPruner(spare_every=20)`` (``spare``) or ``SoTLPruner(spare_share=0.2)`` (``share``)
+  against ``SoTLPruner()`` (does sparing help SoTLPruner?), against ``MedianPruner()`` and
+  against ``MedianPruner`` sparing by the same rule (the fair baseline: sparing is not SoTL's);
+- ``MedianPruner`` sparing against ``MedianPruner()``;
+- for ``share``, the shares 0.1 and 0.3 against 0.2 where the run has them.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import os
 import pickle
@@ -36,13 +38,32 @@ SETS = ("spikenas", "digits_nb201", "tabular_mlp")
 SAMPLERS_RUN = ("random", "re")
 # Seeds replayed again to measure the spared trials' share of the epochs.
 SHARE_SEEDS = 4
-# (label, configuration, baseline), pruner names of optuna_sotl.curves._search_configs.
-PAIRS = (
-    ("spared − as built", "sotl-spare20", "sotl"),
-    ("spared − `MedianPruner()`", "sotl-spare20", "median"),
-    ("spared − `MedianPruner` sparing the same", "sotl-spare20", "median-spare20"),
-    ("`MedianPruner` sparing − `MedianPruner()`", "median-spare20", "median"),
-)
+# Per kind: (label, configuration, baseline) with pruner names of
+# optuna_sotl.curves._search_configs, and the sparing configurations whose cost is measured.
+PAIRS = {
+    "spare": (
+        ("spared − as built", "sotl-spare20", "sotl"),
+        ("spared − `MedianPruner()`", "sotl-spare20", "median"),
+        ("spared − `MedianPruner` sparing the same", "sotl-spare20", "median-spare20"),
+        ("`MedianPruner` sparing − `MedianPruner()`", "median-spare20", "median"),
+    ),
+    "share": (
+        ("share − as built", "sotl-share20", "sotl"),
+        ("share − `MedianPruner()`", "sotl-share20", "median"),
+        ("share − `MedianPruner` by the same share", "sotl-share20", "median-share20"),
+        ("`MedianPruner` by the share − `MedianPruner()`", "median-share20", "median"),
+        ("share 0.1 − share 0.2", "sotl-share10", "sotl-share20"),
+        ("share 0.3 − share 0.2", "sotl-share30", "sotl-share20"),
+    ),
+}
+SPARING = {
+    "spare": ("sotl-spare20", "median-spare20"),
+    "share": ("sotl-share20", "median-share20"),
+}
+DESCRIPTION = {
+    "spare": "`SoTLPruner(spare_every=20)`",
+    "share": "`SoTLPruner(spare_share=0.2)` (0.1 and 0.3: `share 0.1`, `share 0.3`)",
+}
 N_BOOTSTRAP = 5000
 
 
@@ -52,27 +73,30 @@ def _ci(diff: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def saved_runs(quiet: bool = False) -> Iterator[tuple[str, str, Any]]:
-    """``(set, sampler, SearchResult)`` of every saved run of ``make -C benchmarks spare``."""
+def saved_runs(kind: str = "spare", quiet: bool = False) -> Iterator[tuple[str, str, Any]]:
+    """``(set, sampler, SearchResult)`` of every saved run of ``make -C benchmarks <kind>``."""
     for data_set in SETS:
         for sampler in SAMPLERS_RUN:
-            path = results_path(f"spare_{data_set}_{sampler}_run.pkl")
+            path = results_path(f"{kind}_{data_set}_{sampler}_run.pkl")
             if not os.path.exists(path):
                 if not quiet:
-                    print(f"missing {path}: run `make -C benchmarks spare` first", file=sys.stderr)
+                    print(f"missing {path}: run `make -C benchmarks {kind}` first",
+                          file=sys.stderr)
                 continue
             with open(path, "rb") as file:
                 result, _, _ = pickle.load(file)
             yield data_set, sampler, result
 
 
-def _rows() -> list[dict[str, object]]:
+def _rows(kind: str) -> list[dict[str, object]]:
     rng = np.random.default_rng(0)
     rows: list[dict[str, object]] = []
-    for data_set, sampler, result in saved_runs():
+    for data_set, sampler, result in saved_runs(kind):
         names = [config.pruner_name for config in result.configs]
         for fraction, g in (("1/2", result.grid.size // 2 - 1), ("all", -1)):
-            for label, config, baseline in PAIRS:
+            for label, config, baseline in PAIRS[kind]:
+                if config not in names or baseline not in names:
+                    continue
                 row: dict[str, object] = {
                     "set": data_set, "sampler": sampler, "budget": fraction,
                     "epochs": int(result.grid[g]), "seeds": len(result.seeds),
@@ -89,35 +113,34 @@ def _rows() -> list[dict[str, object]]:
     return rows
 
 
-def _spared_shares(n_seeds: int) -> list[str]:
+def _spared_shares(kind: str, n_seeds: int) -> list[str]:
     """Table lines: the share of the epochs the spared trials took, per set, sampler and pruner
     (``n_seeds`` seeds replayed again with the trial log; the saved runs keep no epochs)."""
     from optuna_sotl.curves import load_curves
     from optuna_sotl.curves._replay import fast_replay
     from optuna_sotl.curves._replay import ReplayData
     from optuna_sotl.curves._replay import study_name
+    from optuna_sotl.curves._replay_pruners import spared_in_log
     from optuna_sotl.curves._search_configs import PRUNERS
     from optuna_sotl.curves._search_configs import SAMPLERS
-    from optuna_sotl.pruners._sotl import is_spared
 
     lines = [
         "| set | sampler | pruner | spared trials' share of the epochs | trials | completed |",
         "|---|---|---|---|---|---|",
     ]
-    for data_set, sampler, result in saved_runs(quiet=True):
+    for data_set, sampler, result in saved_runs(kind, quiet=True):
         data = ReplayData(load_curves(result.source))
-        for name in ("sotl-spare20", "median-spare20"):
+        for name in SPARING[kind]:
             spec = PRUNERS[name]
             every = int(spec.option("spare_every", 0))
+            share = float(spec.option("spare_share", 0.0))
             shares, trials, completed = [], [], []
             for seed in range(n_seeds):
                 log = fast_replay(
                     data, SAMPLERS[sampler], spec, seed, budget=result.budget, log=True
                 ).log
                 epochs = np.array([last + 1 for _, _, last in log], dtype=float)
-                spared = np.array(
-                    [is_spared(study_name(seed), n, every) for n in range(len(log))]
-                )
+                spared = np.array(spared_in_log(log, study_name(seed), every, share))
                 shares.append(epochs[spared].sum() / epochs.sum())
                 trials.append(len(log))
                 completed.append(sum(state == COMPLETE for _, state, _ in log))
@@ -157,28 +180,32 @@ def _plot(rows: list[dict[str, object]], path: str) -> None:
 
 
 def main() -> int:
-    rows = _rows()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kind", choices=sorted(PAIRS), default="spare")
+    kind = parser.parse_args().kind
+    rows = _rows(kind)
     if not rows:
         return 2
-    with open(results_path("spare.csv"), "w", newline="", encoding="utf-8") as file:
+    with open(results_path(f"{kind}.csv"), "w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    _plot(rows, results_path("spare.png"))
+    _plot(rows, results_path(f"{kind}.png"))
+    command = "" if kind == "spare" else f" --kind {kind}"
     lines = [
         "# Sparing trials from pruning: paired differences",
         "",
-        "- Command: `make -C benchmarks spare` (the runs: `spare_spikenas.md`, "
-        "`spare_digits_nb201.md`, `spare_tabular_mlp.md`, each with its exact command, machine "
-        "and data SHA-256), then `python benchmarks/spare_report.py`",
+        f"- Command: `make -C benchmarks {kind}` (the runs: `{kind}_spikenas.md`, "
+        f"`{kind}_digits_nb201.md`, `{kind}_tabular_mlp.md`, each with its exact command, "
+        f"machine and data SHA-256), then `python benchmarks/spare_report.py{command}`",
         f"- Seeds: {sorted({int(r['seeds']) for r in rows})} per configuration, paired (seed k "
         "proposes the same first architecture under every pruner); 95 % bootstrap CI over seeds "
         f"({N_BOOTSTRAP} resamples); bold: the CI excludes 0",
-        "- Δ in points of regret, first − second: below 0 the first is better. \"spared\" is "
-        "`SoTLPruner(spare_every=20)`, \"as built\" `SoTLPruner()`; both rank by the training "
+        f"- Δ in points of regret, first − second: below 0 the first is better. \"{kind}\" is "
+        f"{DESCRIPTION[kind]}, \"as built\" `SoTLPruner()`; both rank by the training "
         "loss, `MedianPruner` by `val_acc`",
         "",
-        "![paired differences](spare.png)",
+        f"![paired differences]({kind}.png)",
         "",
         "| set | sampler | budget | comparison | Δ val | Δ test |",
         "|---|---|---|---|---|---|",
@@ -196,11 +223,11 @@ def main() -> int:
         "epochs the spared trials took, as a share of all; mean trials and completed trials "
         "per study.",
         "",
-        *_spared_shares(SHARE_SEEDS),
+        *_spared_shares(kind, SHARE_SEEDS),
     ]
-    with open(results_path("spare.md"), "w", encoding="utf-8") as file:
+    with open(results_path(f"{kind}.md"), "w", encoding="utf-8") as file:
         file.write("\n".join(lines) + "\n")
-    print(results_path("spare.md"))
+    print(results_path(f"{kind}.md"))
     return 0
 
 

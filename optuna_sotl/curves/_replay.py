@@ -123,11 +123,12 @@ class PrunerSpec:
     def build_array(self, data: ReplayData, study_name: str) -> _ArrayPruner:
         pruner = self._build_array(data, study_name)
         spare_every = int(self.option("spare_every", 0))
-        if spare_every:
+        spare_share = float(self.option("spare_share", 0.0))
+        if spare_every or spare_share:
             # What the pruner is fed at each step: a spared trial is pruned only when it is not
             # finite.
             finite = data.loss_finite if self.family == "sotl" else np.isfinite(data.val)
-            return _Sparing(pruner, finite, study_name, spare_every)
+            return _Sparing(pruner, finite, study_name, spare_every, spare_share)
         return pruner
 
     def _build_array(self, data: ReplayData, study_name: str) -> _ArrayPruner:
@@ -191,14 +192,15 @@ class PrunerSpec:
             return optuna.pruners.NopPruner()
         if self.kind == "median":
             spare_every = kwargs.pop("spare_every", 0)
+            spare_share = kwargs.pop("spare_share", 0.0)
             percentile = optuna.pruners.PercentilePruner(
                 percentile=float(kwargs.pop("percentile", 50.0)), **kwargs
             )
-            if not spare_every:
+            if not (spare_every or spare_share):
                 return percentile
             from optuna_sotl.curves._spared_percentile import SparedPercentile
 
-            return SparedPercentile(percentile, spare_every)
+            return SparedPercentile(percentile, spare_every, spare_share)
         if self.kind == "sha":
             return optuna.pruners.SuccessiveHalvingPruner(**kwargs)
         if self.kind == "hyperband":

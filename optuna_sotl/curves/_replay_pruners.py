@@ -18,7 +18,8 @@ import numpy as np
 
 from optuna_sotl.curves._replay_data import COMPLETE
 from optuna_sotl.curves._replay_data import ReplayData
-from optuna_sotl.pruners._sotl import is_spared
+from optuna_sotl.pruners._sparing import is_spared
+from optuna_sotl.pruners._sparing import SpareShareCounter
 from optuna_sotl.rules import asha_promoted
 from optuna_sotl.rules import percentile_of_sorted
 from optuna_sotl.rules import percentile_prunes
@@ -279,26 +280,35 @@ class _OptunaHalving:
 
 
 class _Sparing:
-    """:class:`~optuna_sotl.SoTLPruner`'s ``spare_every``: the pruner keeps its bookkeeping for a
-    spared trial (it is compared with later ones as any other), but only a non-finite loss
-    prunes it."""
+    """:class:`~optuna_sotl.SoTLPruner`'s ``spare_every`` or ``spare_share``: the pruner keeps
+    its bookkeeping for a spared trial (it is compared with later ones as any other), but only a
+    non-finite loss prunes it."""
 
     def __init__(
-        self, pruner: _ArrayPruner, finite: np.ndarray, study_name: str, spare_every: int
+        self, pruner: _ArrayPruner, finite: np.ndarray, study_name: str, spare_every: int,
+        spare_share: float = 0.0,
     ) -> None:
         self._pruner, self._finite = pruner, finite
         self._name, self._every = study_name, spare_every
+        self._share = SpareShareCounter(spare_share) if spare_share else None
 
     def begin(self, number: int, row: int) -> None:
-        spared = is_spared(self._name, number, self._every)
+        if self._share is not None:
+            spared = self._share.begin()
+        else:
+            spared = is_spared(self._name, number, self._every)
         self._spared_row = self._finite[row] if spared else None
+        self._n_reported = 0
         self._pruner.begin(number, row)
 
     def step(self, t: int) -> bool:
+        self._n_reported += 1
         prune = self._pruner.step(t)
         return prune and (self._spared_row is None or not self._spared_row[t])
 
     def end(self, state: int) -> None:
+        if self._share is not None:
+            self._share.end(self._n_reported)
         self._pruner.end(state)
 
 
@@ -322,3 +332,21 @@ class _Brackets:
 
     def end(self, state: int) -> None:
         self._current.end(state)
+
+
+def spared_in_log(
+    log: Sequence[tuple[int, int, int]], study_name: str, spare_every: int, spare_share: float
+) -> list[bool]:
+    """Which trials of a replayed study's log ``(row, state, last step)`` were spared, by the
+    real pruners' own rules (rows below 0 were not in the file and never reported)."""
+    counter = SpareShareCounter(spare_share)
+    spared = []
+    for number, (row, _, last) in enumerate(log):
+        if row < 0 or not (spare_every or spare_share):
+            spared.append(False)
+        elif spare_every:
+            spared.append(is_spared(study_name, number, spare_every))
+        else:
+            spared.append(counter.begin())
+            counter.end(last + 1)
+    return spared

@@ -57,6 +57,7 @@ SHAPES: tuple[tuple[int, int], ...] = tuple((r, eta) for r in (1, 2) for eta in 
 ESTIMATORS: tuple[str, ...] = ("sotl-e", "sotl", "ema0.9")
 WARMUPS: tuple[int, ...] = (0, 5)
 SPARE_EVERY: tuple[int, ...] = (20, 50)
+SPARE_SHARES: tuple[float, ...] = (0.1, 0.2, 0.3)
 
 
 def _pruners() -> dict[str, PrunerSpec]:
@@ -120,11 +121,15 @@ def _pruners() -> dict[str, PrunerSpec]:
                     ("estimator", f"auto-{prior}"),
                 ),
             )
-    # Sparing (SoTLPruner's spare_every) and its fair baseline, MedianPruner sparing the same
-    # trials.
+    # Sparing (SoTLPruner's spare_every, spare_share) and its fair baseline, MedianPruner sparing
+    # by the same rule.
     for every in SPARE_EVERY:
         pruners[f"sotl-spare{every}"] = PrunerSpec("sotl", (("spare_every", every),))
         pruners[f"median-spare{every}"] = PrunerSpec("median", (("spare_every", every),))
+    for share in SPARE_SHARES:
+        percent = round(share * 100)
+        pruners[f"sotl-share{percent}"] = PrunerSpec("sotl", (("spare_share", share),))
+        pruners[f"median-share{percent}"] = PrunerSpec("median", (("spare_share", share),))
     for estimator in ESTIMATORS:
         for r, eta in SHAPES:
             pruners[f"sotl-sha-r{r}-e{eta}-{estimator}"] = PrunerSpec(
@@ -169,7 +174,8 @@ RE_PRUNERS: tuple[str, ...] = (
 #: defaults (2-3 s per run) stay in the default set. The sparing entries, SoTLPruner's and their
 #: baselines, are run by name too (``make -C benchmarks spare``).
 COSTLY_PRUNERS: tuple[str, ...] = tuple(
-    name for name in PRUNERS if "-cal" in name or name == "sotl" or "-spare" in name
+    name for name in PRUNERS
+    if "-cal" in name or name == "sotl" or "-spare" in name or "-share" in name
 )
 
 

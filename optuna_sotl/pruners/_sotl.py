@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import zlib
 
 import optuna
 from optuna.pruners import BasePruner
@@ -11,10 +10,13 @@ from optuna.trial import FrozenTrial
 
 from optuna_sotl._checks import check_count
 from optuna_sotl._checks import check_pruning_estimator
+from optuna_sotl._checks import check_real_in
 from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SelfCalibratingEstimator
 from optuna_sotl.estimators import SoTL
 from optuna_sotl.pruners._score_index import ScoreIndex
+from optuna_sotl.pruners._sparing import is_spared
+from optuna_sotl.pruners._sparing import spared_by_share
 from optuna_sotl.rules import PercentileRule
 
 
@@ -84,6 +86,12 @@ class SoTLPruner(BasePruner):
             trial is one the pruner chose; spared ones give the final pick, the calibration and
             an evolutionary sampler's parents trials no early score selected, at the price of a
             full training each (``benchmarks/results/spare.md``).
+        spare_share:
+            Spare a trial when, at its first decision, spared trials have taken less than this
+            share of the epochs the study's trials reported (0: none; at most one of
+            ``spare_every`` and ``spare_share``). What sparing costs is then bounded however
+            hard the pruner prunes; the choice is stored as the trial system attribute
+            ``optuna_sotl:spared``.
     """
 
     def __init__(
@@ -96,6 +104,7 @@ class SoTLPruner(BasePruner):
         n_min_trials: int = 1,
         estimator: BaseEstimator | SelfCalibratingEstimator | None = None,
         spare_every: int = 0,
+        spare_share: float = 0.0,
     ) -> None:
         self._rule = PercentileRule(percentile)
         self._n_startup_trials = check_count("n_startup_trials", n_startup_trials)
@@ -103,6 +112,14 @@ class SoTLPruner(BasePruner):
         self._interval_steps = check_count("interval_steps", interval_steps, minimum=1)
         self._n_min_trials = check_count("n_min_trials", n_min_trials, minimum=1)
         self._spare_every = check_count("spare_every", spare_every)
+        self._spare_share = check_real_in("spare_share", spare_share, 0.0, 1.0)
+        if self._spare_share == 1.0:  # every epoch spared is no pruning
+            raise ValueError(f"spare_share must be in [0, 1), got spare_share={spare_share}.")
+        if self._spare_every and self._spare_share:
+            raise ValueError(
+                "set at most one of spare_every and spare_share, got "
+                f"spare_every={spare_every} and spare_share={spare_share}."
+            )
         # SoTL (the sum), not SoTL-E: a check at every step would judge a trial on one noisy
         # epoch. Calibrated with the "sotl-e" prior (the loss until the evidence is clear): the
         # metric ranks early epochs worse than the loss on one recipe (the rung pruners' metric
@@ -126,13 +143,21 @@ class SoTLPruner(BasePruner):
     def spare_every(self) -> int:
         return self._spare_every
 
+    @property
+    def spare_share(self) -> float:
+        return self._spare_share
+
     def prune(self, study: optuna.study.Study, trial: FrozenTrial) -> bool:
         step = trial.last_step
         if step is None:
             return False
+        # Decided before anything returns, so that every trial that reports is counted.
+        spared = is_spared(study.study_name, trial.number, self._spare_every) or (
+            self._spare_share > 0 and spared_by_share(study, trial, self._spare_share)
+        )
         if not math.isfinite(trial.intermediate_values[step]):
             return True
-        if is_spared(study.study_name, trial.number, self._spare_every):
+        if spared:
             return False
         if not is_check_step(trial, step, self._n_warmup_steps, self._interval_steps):
             return False
@@ -150,20 +175,9 @@ class SoTLPruner(BasePruner):
             f"SoTLPruner(percentile={self.percentile!r}, "
             f"n_startup_trials={self._n_startup_trials}, n_warmup_steps={self._n_warmup_steps}, "
             f"interval_steps={self._interval_steps}, n_min_trials={self._n_min_trials}, "
-            f"estimator={self._estimator!r}, spare_every={self._spare_every})"
+            f"estimator={self._estimator!r}, spare_every={self._spare_every}, "
+            f"spare_share={self._spare_share!r})"
         )
-
-
-def is_spared(study_name: str, number: int, spare_every: int) -> bool:
-    """Whether trial ``number`` of the study is spared: about one in ``spare_every`` (0: none).
-
-    A CRC32 of the study's name and the number, as Optuna's Hyperband draws a trial's bracket:
-    stable across processes and hosts (Python's own ``hash`` of a string is not).
-    """
-    return (
-        spare_every > 0
-        and zlib.crc32(f"spared_{study_name}_{number}".encode()) % spare_every == 0
-    )
 
 
 def is_check_step(

@@ -21,9 +21,9 @@ from optuna_sotl.curves._replay import ReplayData
 from optuna_sotl.curves._replay import SamplerSpec
 from optuna_sotl.curves._replay import study_name
 from optuna_sotl.curves._replay_data import PRUNED
+from optuna_sotl.curves._replay_pruners import spared_in_log
 from optuna_sotl.curves._search import optuna_replay
 from optuna_sotl.curves._search_configs import PRUNERS
-from optuna_sotl.pruners._sotl import is_spared
 from tests.conftest import data_path
 
 
@@ -83,6 +83,9 @@ KINDS = {
     "sotl-sum-spare3": PrunerSpec("sotl", (("estimator", "sotl"), ("spare_every", 3))),
     # Their fair baseline: MedianPruner sparing the same trials.
     "median-spare4": PrunerSpec("median", (("spare_every", 4),)),
+    # Sparing by a share of the epochs, which depends on what the study spent.
+    "sotl-share25": PrunerSpec("sotl", (("spare_share", 0.25),)),
+    "median-share25": PrunerSpec("median", (("spare_share", 0.25),)),
 }
 CALIBRATING = (
     "sotl-sha-cal-e3", "sotl-sha-cal-e4", "sotl-cal", "sotl-sha-cal-even-e3",
@@ -110,7 +113,7 @@ def test_random_sampling_same_decisions(subset, kind: str, seed: int) -> None:
 @pytest.mark.parametrize(
     "kind",
     ["none", "sotl", "sotl-sha", "sotl-sha-r2-e2-sotl", "sotl-hyperband", "sotl-sha-cal-e3",
-     "sotl-cal", "sotl-sha-cal-even-e4", "sotl-cal-even", "sotl-spare4"],
+     "sotl-cal", "sotl-sha-cal-even-e4", "sotl-cal-even", "sotl-spare4", "sotl-share25"],
 )
 @pytest.mark.parametrize("seed", [0, 1])
 def test_regularized_evolution_same_proposals_and_decisions(subset, kind: str, seed: int) -> None:
@@ -125,7 +128,9 @@ def test_regularized_evolution_same_proposals_and_decisions(subset, kind: str, s
     assert sum(1 for row, _, _ in fast.log if row < 0) >= 1  # mutations left the file
 
 
-@pytest.mark.parametrize("kind", ["median", "sha", "hyperband", "median-spare4"])
+@pytest.mark.parametrize(
+    "kind", ["median", "sha", "hyperband", "median-spare4", "median-share25"]
+)
 def test_regularized_evolution_with_optuna_pruners_same_decisions(subset, kind: str) -> None:
     # Optuna's pruners read val_acc, which the real sampler would rank as a loss: the pruner
     # decisions are compared on the replay's own proposals.
@@ -155,21 +160,33 @@ def test_self_calibrating_replay_is_not_sotl_e(subset, kind: str) -> None:
     assert differ >= 2
 
 
-@pytest.mark.parametrize("kind, alone", [("sotl-spare4", "sotl"), ("median-spare4", "median")])
+@pytest.mark.parametrize(
+    "kind, alone",
+    [("sotl-spare4", "sotl"), ("median-spare4", "median"), ("sotl-share25", "sotl"),
+     ("median-share25", "median")],
+)
 def test_spared_trials_are_never_pruned_and_change_the_search(subset, kind, alone) -> None:
     # The differential tests of sparing kinds mean something only if sparing kept trials that
     # the pruner alone would have pruned.
     data = ReplayData(subset)
-    spared, plain = KINDS[kind], KINDS[alone]
+    spec, plain = KINDS[kind], KINDS[alone]
     n_spared = n_would_prune = 0
+    share = float(spec.option("spare_share", 0.0))
     for seed in range(3):
-        log = fast_replay(data, SamplerSpec("random"), spared, seed, budget=1500, log=True).log
+        log = fast_replay(data, SamplerSpec("random"), spec, seed, budget=1500, log=True).log
         alone = fast_replay(data, SamplerSpec("random"), plain, seed, budget=1500, log=True).log
-        for number, (_, state, _) in enumerate(log):
-            if is_spared(study_name(seed), number, 4):
+        spared_epochs = 0
+        flags = spared_in_log(
+            log, study_name(seed), int(spec.option("spare_every", 0)), share
+        )
+        for number, ((_, state, last), spared) in enumerate(zip(log, flags)):
+            if spared:
                 n_spared += 1
+                spared_epochs += last + 1
                 assert state != PRUNED
                 n_would_prune += number < len(alone) and alone[number][1] == PRUNED
+        if share:  # the share bounds the cost, give or take the last spared trial's epochs
+            assert spared_epochs <= share * 1500 + data.n_epochs
     assert n_spared >= 10
     assert n_would_prune >= 3
 

@@ -10,7 +10,8 @@ from optuna_sotl import SoTL
 from optuna_sotl import SoTLE
 from optuna_sotl import SoTLPruner
 from optuna_sotl import SoVL
-from optuna_sotl.pruners._sotl import is_spared
+from optuna_sotl.pruners._sparing import is_spared
+from optuna_sotl.pruners._sparing import SPARED_ATTR
 
 
 # Completed trials' per-epoch training losses; at step 2 the median loss is 1.0.
@@ -161,6 +162,10 @@ def test_the_estimator_decides_what_is_compared(make_study) -> None:
         ({"estimator": SoVL()}, ValueError, "estimator"),
         ({"spare_every": -1}, ValueError, "spare_every=-1"),
         ({"spare_every": 0.5}, TypeError, "spare_every"),
+        ({"spare_share": 1.0}, ValueError, "spare_share=1.0"),
+        ({"spare_share": -0.1}, ValueError, "spare_share=-0.1"),
+        ({"spare_share": "0.2"}, TypeError, "spare_share"),
+        ({"spare_every": 5, "spare_share": 0.2}, ValueError, "spare_every=5 and spare_share=0.2"),
     ],
 )
 def test_invalid_arguments(kwargs, error, fragment) -> None:
@@ -192,6 +197,39 @@ def test_spared_trials_depend_on_the_study_and_number_only() -> None:
     assert all(is_spared("study-a", number, 1) for number in range(100))
     assert "spare_every=50" in repr(SoTLPruner(spare_every=50))
     assert SoTLPruner(spare_every=50).spare_every == 50
+
+
+def test_spare_share_spares_while_spared_epochs_are_below_the_share(make_study) -> None:
+    # Five complete trials of three epochs (15 epochs, none spared), then trials whose first
+    # loss is pruned unless spared; spared ones train their three epochs. With a share of 0.25
+    # a trial is spared while spared epochs < 0.25 * (epochs so far + its first):
+    # 0 < 4, 3 < 4.75, not 6 < 5.5, not 6 < 5.75, not 6 < 6, 6 < 6.25.
+    study = make_study(direction="maximize", pruner=SoTLPruner(spare_share=0.25))
+    add_trials(study, COMPLETED_LOSSES)
+    spared = []
+    for _ in range(6):
+        trial = running_trial(study, BAD_LOSSES[:1])
+        spared.append(not trial.should_prune())
+        if spared[-1]:
+            for step, loss in enumerate(BAD_LOSSES[1:], start=1):
+                trial.report(loss, step)
+                assert not trial.should_prune()
+        study.tell(trial, 0.5 if spared[-1] else None,
+                   state=TrialState.COMPLETE if spared[-1] else TrialState.PRUNED)
+    assert spared == [True, True, False, False, False, True]
+    # Stored once, at the first decision, for every trial that asked.
+    marks = [t.system_attrs.get(SPARED_ATTR) for t in study.get_trials()]
+    assert marks == [None] * 5 + spared
+    assert "spare_share=0.25" in repr(study.pruner)
+    assert study.pruner.spare_share == 0.25
+
+
+def test_spare_share_still_prunes_a_non_finite_loss(make_study) -> None:
+    study = make_study(pruner=SoTLPruner(spare_share=0.5))
+    add_trials(study, COMPLETED_LOSSES)
+    trial = running_trial(study, [math.nan])
+    assert trial.should_prune()
+    assert study.get_trials()[-1].system_attrs[SPARED_ATTR] is True
 
 
 class CountingStorage(optuna.storages.InMemoryStorage):
