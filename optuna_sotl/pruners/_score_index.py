@@ -115,6 +115,12 @@ class _Study:
         return entry
 
 
+def read_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Every trial of the study, straight from the storage: ``study`` may be a view that filters
+    trials (a Hyperband bracket)."""
+    return study._storage.get_all_trials(study._study_id, deepcopy=False, states=None)
+
+
 class ScoreIndex:
     """Scores at a step of the trials a pruner compares: COMPLETE, PRUNED and RUNNING ones.
 
@@ -147,15 +153,17 @@ class ScoreIndex:
         *,
         min_complete: int = 0,
         keep: Callable[[FrozenTrial], bool] | None = None,
+        trials: Sequence[FrozenTrial] | None = None,
     ) -> tuple[float, np.ndarray] | None:
         """``trial``'s score and the other compared trials' scores at ``step`` (lower is better).
 
         The others are every COMPLETE, PRUNED or RUNNING trial of the study but ``trial`` that
         reported ``step`` (and passes ``keep``, Hyperband's bracket); ``trial`` must have
         reported it. None while fewer than ``min_complete`` trials of the study are COMPLETE.
+        ``trials``: the study's trials as :func:`read_trials` gave them in this call, if read.
         """
-        # Straight from the storage: ``study`` may be a view that filters trials (a bracket).
-        trials = study._storage.get_all_trials(study._study_id, deepcopy=False, states=None)
+        if trials is None:
+            trials = read_trials(study)
         with self._lock:
             known = self._study_of(study, trials)
             running = [

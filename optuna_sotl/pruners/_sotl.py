@@ -14,8 +14,10 @@ from optuna_sotl._checks import check_real_in
 from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SelfCalibratingEstimator
 from optuna_sotl.estimators import SoTL
+from optuna_sotl.pruners._score_index import read_trials
 from optuna_sotl.pruners._score_index import ScoreIndex
 from optuna_sotl.pruners._sparing import is_spared
+from optuna_sotl.pruners._sparing import SPARED_ATTR
 from optuna_sotl.pruners._sparing import spared_by_share
 from optuna_sotl.rules import PercentileRule
 
@@ -151,9 +153,13 @@ class SoTLPruner(BasePruner):
         step = trial.last_step
         if step is None:
             return False
-        # Decided before anything returns, so that every trial that reports is counted.
+        # Decided before anything returns, so that every trial that reports is counted; the
+        # study read for it is the one the comparison uses.
+        trials = None
+        if self._spare_share and SPARED_ATTR not in trial.system_attrs:
+            trials = read_trials(study)
         spared = is_spared(study.study_name, trial.number, self._spare_every) or (
-            self._spare_share > 0 and spared_by_share(study, trial, self._spare_share)
+            self._spare_share > 0 and spared_by_share(study, trial, self._spare_share, trials)
         )
         if not math.isfinite(trial.intermediate_values[step]):
             return True
@@ -162,7 +168,9 @@ class SoTLPruner(BasePruner):
         if not is_check_step(trial, step, self._n_warmup_steps, self._interval_steps):
             return False
 
-        compared = self._index.scores_at(study, trial, step, min_complete=self._n_startup_trials)
+        compared = self._index.scores_at(
+            study, trial, step, min_complete=self._n_startup_trials, trials=trials
+        )
         if compared is None:
             return False
         own_score, other_scores = compared

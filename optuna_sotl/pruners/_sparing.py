@@ -10,10 +10,13 @@ rungs) and every later decision, on any host, reads it back.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import zlib
 
 import optuna
 from optuna.trial import FrozenTrial
+
+from optuna_sotl.pruners._score_index import read_trials
 
 
 #: The trial system attribute that holds a ``spare_share`` decision (``True`` or ``False``).
@@ -32,18 +35,26 @@ def is_spared(study_name: str, number: int, spare_every: int) -> bool:
     )
 
 
-def spared_by_share(study: optuna.study.Study, trial: FrozenTrial, spare_share: float) -> bool:
+def spared_by_share(
+    study: optuna.study.Study,
+    trial: FrozenTrial,
+    spare_share: float,
+    trials: Sequence[FrozenTrial] | None = None,
+) -> bool:
     """Whether ``trial`` is spared under ``spare_share``, decided at its first call and stored.
 
     Spared when the epochs of spared trials are below ``spare_share`` times every epoch the
-    study's trials reported, this trial's own counted.
+    study's trials reported, this trial's own counted. ``trials``: the study's trials if the
+    caller has read them (one read per decision), else they are read here.
     """
     stored = trial.system_attrs.get(SPARED_ATTR)
     if stored is not None:
         return bool(stored)
+    if trials is None:
+        trials = read_trials(study)
     spared_epochs = 0
     epochs = len(trial.intermediate_values)
-    for other in study.get_trials(deepcopy=False):
+    for other in trials:
         if other.number == trial.number:
             continue
         n_reported = len(other.intermediate_values)

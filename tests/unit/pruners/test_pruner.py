@@ -242,12 +242,15 @@ class CountingStorage(optuna.storages.InMemoryStorage):
         return super().get_all_trials(study_id, deepcopy=deepcopy, states=states)
 
 
-def test_reads_the_other_trials_once_without_copying() -> None:
+@pytest.mark.parametrize("spare_share", [0.0, 0.01])
+def test_reads_the_other_trials_once_without_copying(spare_share) -> None:
+    # With spare_share the first decision also counts the study's epochs: on the same read.
     storage = CountingStorage()
-    study = optuna.create_study(storage=storage, pruner=SoTLPruner())
+    study = optuna.create_study(storage=storage, pruner=SoTLPruner(spare_share=spare_share))
     add_trials(study, COMPLETED_LOSSES)
     trial = running_trial(study, [2.0, 1.5, 1.2])
     frozen = storage.get_trial(trial._trial_id)
     storage.reads.clear()
-    assert study.pruner.prune(study, frozen)
+    # With the share, no spared epochs yet is below 0.01 * 18: spared, so not pruned.
+    assert study.pruner.prune(study, frozen) is (spare_share == 0.0)
     assert storage.reads == [False]
