@@ -124,8 +124,12 @@ def _pruners() -> dict[str, PrunerSpec]:
     # Sparing (SoTLPruner's spare_every, spare_share) and its fair baseline, MedianPruner sparing
     # by the same rule.
     for every in SPARE_EVERY:
-        pruners[f"sotl-spare{every}"] = PrunerSpec("sotl", (("spare_every", every),))
+        pruners[f"sotl-spare{every}"] = PrunerSpec(
+            "sotl", (("spare_every", every), ("spare_share", 0.0))
+        )
         pruners[f"median-spare{every}"] = PrunerSpec("median", (("spare_every", every),))
+    # SoTLPruner as it was before spare_share=0.2 became its default.
+    pruners["sotl-unspared"] = PrunerSpec("sotl", (("spare_share", 0.0),))
     for share in SPARE_SHARES:
         percent = round(share * 100)
         pruners[f"sotl-share{percent}"] = PrunerSpec("sotl", (("spare_share", share),))
@@ -175,7 +179,7 @@ RE_PRUNERS: tuple[str, ...] = (
 #: baselines, are run by name too (``make -C benchmarks spare``).
 COSTLY_PRUNERS: tuple[str, ...] = tuple(
     name for name in PRUNERS
-    if "-cal" in name or name == "sotl" or "-spare" in name or "-share" in name
+    if "-cal" in name or name in ("sotl", "sotl-unspared") or "-spare" in name or "-share" in name
 )
 
 

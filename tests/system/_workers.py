@@ -132,8 +132,10 @@ def run_worker(config: dict[str, Any]) -> None:
             percentile=config.get("percentile", PERCENTILE),
             n_startup_trials=N_STARTUP_TRIALS,
             n_warmup_steps=N_WARMUP_STEPS,
-            # The tests check each decision against the stored loss at the step: SoTL-E(1).
+            # The tests check each decision against the stored loss at the step: SoTL-E(1),
+            # and no trial spared from the comparison.
             estimator=SoTLE(1),
+            spare_share=0.0,
         ),
     )
 

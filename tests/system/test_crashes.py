@@ -154,7 +154,9 @@ def test_a_retry_fills_the_validation_entries_its_killed_attempt_left_out(make_s
 
 @pytest.mark.filterwarnings("ignore::optuna_sotl.SoTLReporterWarning")  # from 0 on purpose
 def test_retried_trial_is_judged_once_at_its_last_stored_epoch(make_study) -> None:
-    study = make_study(pruner=SoTLPruner(n_startup_trials=1, estimator=SoTLE(1)))
+    study = make_study(
+        pruner=SoTLPruner(n_startup_trials=1, estimator=SoTLE(1), spare_share=0.0)
+    )
     study.add_trial(optuna.create_trial(value=1.0, intermediate_values={0: 1.0, 1: 1.0, 2: 1.0}))
     first = study.ask()
     reporter = SoTLReporter(first)

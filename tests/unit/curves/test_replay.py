@@ -54,6 +54,7 @@ KINDS = {
     "sha-r2-e3": PRUNERS["sha-r2-e3"],
     "hyperband": PrunerSpec("hyperband", (("min_resource", 1), ("reduction_factor", 3))),
     "sotl": PRUNERS["sotl"],
+    "sotl-unspared": PRUNERS["sotl-unspared"],
     "sotl-w5-p25": PrunerSpec("sotl", (("n_warmup_steps", 5), ("percentile", 25.0))),
     "sotl-sum": PrunerSpec("sotl", (("estimator", "sotl"),)),
     "sotl-ema": PrunerSpec("sotl", (("estimator", "ema0.9"),)),
@@ -79,8 +80,10 @@ KINDS = {
     # SoTLHyperbandPruner() as users get it: the metric prior, calibrated per bracket.
     "sotl-hyperband-default": PRUNERS["sotl-hyperband"],
     # Spared trials (never pruned on a finite loss), calibrated and not.
-    "sotl-spare4": PrunerSpec("sotl", (("spare_every", 4),)),
-    "sotl-sum-spare3": PrunerSpec("sotl", (("estimator", "sotl"), ("spare_every", 3))),
+    "sotl-spare4": PrunerSpec("sotl", (("spare_every", 4), ("spare_share", 0.0))),
+    "sotl-sum-spare3": PrunerSpec(
+        "sotl", (("estimator", "sotl"), ("spare_every", 3), ("spare_share", 0.0))
+    ),
     # Their fair baseline: MedianPruner sparing the same trials.
     "median-spare4": PrunerSpec("median", (("spare_every", 4),)),
     # Sparing by a share of the epochs, which depends on what the study spent.
@@ -162,7 +165,8 @@ def test_self_calibrating_replay_is_not_sotl_e(subset, kind: str) -> None:
 
 @pytest.mark.parametrize(
     "kind, alone",
-    [("sotl-spare4", "sotl"), ("median-spare4", "median"), ("sotl-share25", "sotl"),
+    [("sotl-spare4", "sotl-unspared"), ("median-spare4", "median"),
+     ("sotl-share25", "sotl-unspared"),
      ("median-share25", "median")],
 )
 def test_spared_trials_are_never_pruned_and_change_the_search(subset, kind, alone) -> None:

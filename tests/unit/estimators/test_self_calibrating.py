@@ -115,7 +115,9 @@ def test_the_pruner_follows_the_signal_that_ranked_completed_trials(make_study, 
     maximize = direction == "maximize"
     study = make_study(
         direction=direction,
-        pruner=SoTLPruner(n_startup_trials=0, estimator=SelfCalibratingEstimator()),
+        pruner=SoTLPruner(
+            n_startup_trials=0, estimator=SelfCalibratingEstimator(), spare_share=0.0
+        ),
     )
     for i in range(12):
         goodness = float(i)
@@ -144,7 +146,9 @@ def test_the_pruner_follows_the_signal_that_ranked_completed_trials(make_study, 
 def test_too_few_completed_trials_keep_the_prior(make_study, prior: str, pruned: bool) -> None:
     study = make_study(
         direction="maximize",
-        pruner=SoTLPruner(n_startup_trials=0, estimator=SelfCalibratingEstimator(prior=prior)),
+        pruner=SoTLPruner(
+            n_startup_trials=0, estimator=SelfCalibratingEstimator(prior=prior), spare_share=0.0
+        ),
     )
     for i in range(5):
         study.add_trial(
@@ -226,7 +230,8 @@ def test_trials_that_reached_a_later_step_calibrate_when_far_enough(
     is SoTL-E, so that only calibration makes the pruner follow the metric."""
     estimator = SelfCalibratingEstimator(prior="sotl-e")
     study = make_study(
-        direction="maximize", pruner=SoTLPruner(n_startup_trials=0, estimator=estimator)
+        direction="maximize",
+        pruner=SoTLPruner(n_startup_trials=0, estimator=estimator, spare_share=0.0),
     )
     for i in range(12):
         add_pruned(study, float(i), reached, maximize=True)

@@ -47,9 +47,11 @@ def running_trial(study: optuna.Study, losses) -> optuna.Trial:
     return trial
 
 
+# spare_share=0.0 where a test checks the comparison itself: the default spares the first
+# trials, whose epochs are all there are. Sparing has its own tests below.
 @pytest.mark.parametrize("direction", ["maximize", "minimize"])
 def test_prunes_high_loss_and_keeps_low_loss_in_either_direction(make_study, direction) -> None:
-    study = make_study(direction=direction, pruner=SoTLPruner())
+    study = make_study(direction=direction, pruner=SoTLPruner(spare_share=0.0))
     add_trials(study, COMPLETED_LOSSES)
 
     for n_epochs in (1, 3):
@@ -83,7 +85,7 @@ def test_nan_or_inf_at_the_step_prunes_at_once_even_in_warm_up(make_study) -> No
 
 
 def test_compares_with_pruned_and_running_trials_but_not_failed(make_study) -> None:
-    study = make_study(pruner=SoTLPruner(n_startup_trials=0))
+    study = make_study(pruner=SoTLPruner(n_startup_trials=0, spare_share=0.0))
     # Only the failed trials have low losses; the pruned and running ones are what counts.
     add_trials(study, [[2.0, 0.1, 0.1]] * 5, state=TrialState.FAIL)
     add_trials(study, [[2.0, 1.3], [2.0, 1.1]], state=TrialState.PRUNED)
@@ -101,19 +103,19 @@ def test_other_trials_non_finite_scores_rank_worst(make_study) -> None:
 
 
 def test_startup_warm_up_interval_and_min_trials(make_study) -> None:
-    study = make_study(pruner=SoTLPruner(n_startup_trials=6))
+    study = make_study(pruner=SoTLPruner(n_startup_trials=6, spare_share=0.0))
     add_trials(study, COMPLETED_LOSSES)
     assert not running_trial(study, [2.0, 1.5, 1.2]).should_prune()  # 5 of 6 start-up trials
 
-    study = make_study(pruner=SoTLPruner(n_warmup_steps=3))
+    study = make_study(pruner=SoTLPruner(n_warmup_steps=3, spare_share=0.0))
     add_trials(study, COMPLETED_LOSSES)
     assert not running_trial(study, [2.0, 1.5, 1.2]).should_prune()  # step 2 < 3
 
-    study = make_study(pruner=SoTLPruner(n_min_trials=6))
+    study = make_study(pruner=SoTLPruner(n_min_trials=6, spare_share=0.0))
     add_trials(study, COMPLETED_LOSSES)
     assert not running_trial(study, [2.0, 1.5, 1.2]).should_prune()  # 5 others reached step 2
 
-    study = make_study(pruner=SoTLPruner(n_warmup_steps=1, interval_steps=2))
+    study = make_study(pruner=SoTLPruner(n_warmup_steps=1, interval_steps=2, spare_share=0.0))
     add_trials(study, COMPLETED_LOSSES)
     trial = study.ask()
     checks = []
@@ -125,7 +127,11 @@ def test_startup_warm_up_interval_and_min_trials(make_study) -> None:
 
 def test_a_check_skipped_by_a_gap_happens_at_the_next_reported_step(make_study) -> None:
     # SoTL-E: the trials report step 1 only (SoTL would sum over the gap).
-    study = make_study(pruner=SoTLPruner(n_warmup_steps=0, interval_steps=2, estimator=SoTLE(1)))
+    study = make_study(
+        pruner=SoTLPruner(
+            n_warmup_steps=0, interval_steps=2, estimator=SoTLE(1), spare_share=0.0
+        )
+    )
     add_trials(study, COMPLETED_LOSSES)
     trial = study.ask()
     trial.report(1.0, 1)
@@ -138,11 +144,11 @@ def test_a_check_skipped_by_a_gap_happens_at_the_next_reported_step(make_study) 
 def test_the_estimator_decides_what_is_compared(make_study) -> None:
     # Low last-epoch loss but a high sum: SoTL-E keeps it, SoTL prunes it.
     losses = [4.0, 2.0, 0.8]
-    study = make_study(pruner=SoTLPruner(estimator=SoTLE(1)))
+    study = make_study(pruner=SoTLPruner(estimator=SoTLE(1), spare_share=0.0))
     add_trials(study, COMPLETED_LOSSES)
     assert not running_trial(study, losses).should_prune()
 
-    study = make_study(pruner=SoTLPruner(estimator=SoTL()))
+    study = make_study(pruner=SoTLPruner(estimator=SoTL(), spare_share=0.0))
     add_trials(study, COMPLETED_LOSSES)
     assert running_trial(study, losses).should_prune()
 
@@ -165,7 +171,8 @@ def test_the_estimator_decides_what_is_compared(make_study) -> None:
         ({"spare_share": 1.0}, ValueError, "spare_share=1.0"),
         ({"spare_share": -0.1}, ValueError, "spare_share=-0.1"),
         ({"spare_share": "0.2"}, TypeError, "spare_share"),
-        ({"spare_every": 5, "spare_share": 0.2}, ValueError, "spare_every=5 and spare_share=0.2"),
+        ({"spare_every": 5}, ValueError, "spare_every=5 and spare_share=0.2"),
+        ({"spare_every": 5, "spare_share": 0.3}, ValueError, "pass spare_share=0 with"),
     ],
 )
 def test_invalid_arguments(kwargs, error, fragment) -> None:
@@ -174,7 +181,7 @@ def test_invalid_arguments(kwargs, error, fragment) -> None:
 
 
 def test_spared_trials_are_kept_unless_their_loss_is_not_finite(make_study) -> None:
-    study = make_study(direction="maximize", pruner=SoTLPruner(spare_every=3))
+    study = make_study(direction="maximize", pruner=SoTLPruner(spare_every=3, spare_share=0.0))
     add_trials(study, COMPLETED_LOSSES)
     spared: list[bool] = []
     # Until both kinds were seen (the study's name is random; 40 trials miss one kind with
@@ -195,8 +202,9 @@ def test_spared_trials_depend_on_the_study_and_number_only() -> None:
     assert drawn != [is_spared("study-b", number, 10) for number in range(2000)]
     assert not any(is_spared("study-a", number, 0) for number in range(100))
     assert all(is_spared("study-a", number, 1) for number in range(100))
-    assert "spare_every=50" in repr(SoTLPruner(spare_every=50))
-    assert SoTLPruner(spare_every=50).spare_every == 50
+    assert "spare_every=50" in repr(SoTLPruner(spare_every=50, spare_share=0.0))
+    assert SoTLPruner(spare_every=50, spare_share=0.0).spare_every == 50
+    assert SoTLPruner().spare_share == 0.2
 
 
 def test_spare_share_spares_while_spared_epochs_are_below_the_share(make_study) -> None:

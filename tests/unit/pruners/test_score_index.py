@@ -71,7 +71,7 @@ def make_pruners(kind: str) -> tuple[object, object]:
         "sotl": SoTL(),
         "self-calibrating": SelfCalibratingEstimator(min_calibration_trials=3),
     }[kind]
-    return SoTLPruner(n_startup_trials=2, estimator=estimator), reference_sotl
+    return SoTLPruner(n_startup_trials=2, estimator=estimator, spare_share=0.0), reference_sotl
 
 
 def fresh_copy(pruner: object) -> object:
@@ -131,7 +131,7 @@ COMPLETED_LOSSES = (
 
 @pytest.mark.parametrize("end", [TrialState.FAIL, TrialState.PRUNED, TrialState.COMPLETE])
 def test_a_warm_index_follows_a_running_trial_that_ends(make_study, end: TrialState) -> None:
-    pruner = SoTLPruner(n_startup_trials=5, estimator=SoTLE(1))
+    pruner = SoTLPruner(n_startup_trials=5, estimator=SoTLE(1), spare_share=0.0)
     study = make_study()
     for losses in COMPLETED_LOSSES:
         study.add_trial(
@@ -155,7 +155,8 @@ def test_a_warm_index_follows_a_running_trial_that_ends(make_study, end: TrialSt
     study.tell(better, 0.1 if end == TrialState.COMPLETE else None, state=end)
     trial = judged()
     decision = pruner.prune(study, trial)
-    assert decision == SoTLPruner(n_startup_trials=5, estimator=SoTLE(1)).prune(study, trial)
+    fresh = SoTLPruner(n_startup_trials=5, estimator=SoTLE(1), spare_share=0.0)
+    assert decision == fresh.prune(study, trial)
     # A failed trial leaves the comparison; a pruned or complete one stays in it.
     assert decision == (end != TrialState.FAIL)
 

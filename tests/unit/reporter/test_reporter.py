@@ -44,7 +44,8 @@ def test_reports_epoch_means_and_keeps_scores_in_user_attrs(make_study) -> None:
 
 
 def test_prunes_through_the_study_pruner_with_step_and_score(make_study) -> None:
-    pruner = SoTLPruner(n_startup_trials=1, estimator=SoTLE(1))  # the message names the estimator
+    # The message names the estimator.
+    pruner = SoTLPruner(n_startup_trials=1, estimator=SoTLE(1), spare_share=0.0)
     study = make_study(direction="maximize", pruner=pruner)
     study.add_trial(optuna.create_trial(value=0.9, intermediate_values={0: 1.0, 1: 0.5}))
     trial = study.ask()
