@@ -4,9 +4,10 @@
 
 ``SoTLPruner(spare_every=K)`` spares one trial in K, so what sparing costs follows how hard the
 pruner prunes (a third to a half of the budget at K = 20, ``results/spare.md``). This diagnosis
-replays another rule, not in the package: a trial is spared when it starts while the spared
-trials have taken less than ``--share`` of the epochs so far (the trial's first epoch counted).
-It wraps the replay's array pruners (``SoTLPruner()`` and ``MedianPruner()``) in the script
+replayed another rule, then not in the package (now ``SoTLPruner()``'s default): a trial is
+spared when it starts while the spared trials have taken less than ``--share`` of the epochs so
+far (the trial's first epoch counted). It wraps the replay's array pruners
+(``SoTLPruner(spare_share=0)`` and ``MedianPruner()``) in the script
 only, on the seeds of the ``make -C benchmarks spare`` runs, and reads those runs' saved
 per-seed regrets for the other configurations, so every difference is paired.
 Writes ``results/diagnose_spare_share.md`` and ``.csv``.
@@ -37,7 +38,9 @@ from optuna_sotl.curves._search_configs import PRUNERS  # noqa: E402
 from optuna_sotl.curves._search_configs import SAMPLERS  # noqa: E402
 
 
-SAVED = ("sotl", "median", "sotl-spare20", "median-spare20")
+# "sotl-unspared": SoTLPruner as it was when this diagnosis ran, before spare_share=0.2 became
+# its default (the rule this script replays, now built in the package).
+SAVED = ("sotl-unspared", "median", "sotl-spare20", "median-spare20")
 
 
 class _ShareSparing:
@@ -113,7 +116,7 @@ def main() -> int:
                    saved.test[names.index(name), : len(seeds), -1])
             for name in SAVED
         }
-        for name in ("sotl", "median"):
+        for name in ("sotl-unspared", "median"):
             tasks = [(sampler, name, seed, saved.budget) for seed in seeds]
             with multiprocessing.Pool(
                 args.jobs, initializer=_init, initargs=(saved.source, args.share)
@@ -122,9 +125,9 @@ def main() -> int:
                     pool.imap(_regrets, tasks), total=len(tasks),
                     desc=f"{data_set} {sampler} {name}",
                 )))
-            regrets[f"{name}-share"] = (out[:, 0], out[:, 1])
+            regrets[name.replace("-unspared", "") + "-share"] = (out[:, 0], out[:, 1])
         for label, first, second in (
-            ("share − as built", "sotl-share", "sotl"),
+            ("share − as built", "sotl-share", "sotl-unspared"),
             ("share − spare_every=20", "sotl-share", "sotl-spare20"),
             ("share − `MedianPruner()`", "sotl-share", "median"),
             ("share − `MedianPruner` by the same share", "sotl-share", "median-share"),
