@@ -133,9 +133,9 @@ def run_worker(config: dict[str, Any]) -> None:
             n_startup_trials=N_STARTUP_TRIALS,
             n_warmup_steps=N_WARMUP_STEPS,
             # The tests check each decision against the stored loss at the step: SoTL-E(1),
-            # and no trial spared from the comparison.
+            # and no trial spared from the comparison unless a test asks for it.
             estimator=SoTLE(1),
-            spare_share=0.0,
+            spare_share=config.get("spare_share", 0.0),
         ),
     )
 

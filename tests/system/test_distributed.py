@@ -21,6 +21,7 @@ import optuna
 from optuna.trial import TrialState
 import pytest
 
+from optuna_sotl.pruners._sparing import SPARED_ATTR
 from tests.storages import StorageSupplier
 from tests.system import _workers
 
@@ -274,6 +275,36 @@ def test_many_workers_share_one_study(shared, tmp_path: pathlib.Path) -> None:
         assert max(writes.values()) == 1
 
     assert check_pruning_decisions(trials, events) >= len(trials)
+
+
+def test_workers_spare_trials_until_they_took_the_share(shared, tmp_path: pathlib.Path) -> None:
+    """SoTLPruner's default sparing, decided by several processes: each trial's choice is made
+    once and stored, a spared trial (its losses are finite) is never pruned, and the spared
+    epochs overshoot the share by at most what the trials running at the last spared decision,
+    one per worker, trained after it."""
+    supplier, storage = shared
+    study = optuna.create_study(
+        storage=storage, study_name=supplier.study_name(), direction="maximize"
+    )
+    share = 0.2
+    run_workers(
+        supplier,
+        study.study_name,
+        tmp_path,
+        N_WORKERS,
+        n_trials=TRIALS_PER_WORKER,
+        epoch_seconds=0.02,
+        spare_share=share,
+    )
+    trials = optuna.load_study(study_name=study.study_name, storage=supplier.open()).trials
+    assert len(trials) == N_WORKERS * TRIALS_PER_WORKER
+    assert all(isinstance(trial.system_attrs.get(SPARED_ATTR), bool) for trial in trials)
+    spared = [trial for trial in trials if trial.system_attrs[SPARED_ATTR]]
+    assert spared and all(trial.state == TrialState.COMPLETE for trial in spared)
+    assert any(trial.state == TrialState.PRUNED for trial in trials)
+    epochs = sum(len(trial.intermediate_values) for trial in trials)
+    spared_epochs = sum(len(trial.intermediate_values) for trial in spared)
+    assert spared_epochs <= share * epochs + N_WORKERS * _workers.N_EPOCHS
 
 
 def test_the_decision_check_rejects_wrong_decisions() -> None:
