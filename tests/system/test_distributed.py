@@ -225,7 +225,12 @@ def check_pruning_decisions(trials: list[optuna.trial.FrozenTrial], events: list
     return checked
 
 
-def test_many_workers_share_one_study(shared, tmp_path: pathlib.Path) -> None:
+def run_shared_study(
+    shared: tuple[StorageSupplier, optuna.storages.BaseStorage],
+    work_dir: pathlib.Path,
+    **config: Any,
+) -> list[optuna.trial.FrozenTrial]:
+    """A new study of the shared storage run by :data:`N_WORKERS` workers; its trials."""
     supplier, storage = shared
     study = optuna.create_study(
         storage=storage, study_name=supplier.study_name(), direction="maximize"
@@ -233,13 +238,19 @@ def test_many_workers_share_one_study(shared, tmp_path: pathlib.Path) -> None:
     run_workers(
         supplier,
         study.study_name,
-        tmp_path,
+        work_dir,
         N_WORKERS,
         n_trials=TRIALS_PER_WORKER,
         epoch_seconds=0.02,
+        **config,
     )
+    return optuna.load_study(study_name=study.study_name, storage=supplier.open()).trials
+
+
+def test_many_workers_share_one_study(shared, tmp_path: pathlib.Path) -> None:
+    storage = shared[1]
+    trials = run_shared_study(shared, tmp_path)
     events = read_events(tmp_path)
-    trials = optuna.load_study(study_name=study.study_name, storage=supplier.open()).trials
 
     # Every trial reached a final state, and the workers ran all of them.
     assert len(trials) == N_WORKERS * TRIALS_PER_WORKER
@@ -282,21 +293,8 @@ def test_workers_spare_trials_until_they_took_the_share(shared, tmp_path: pathli
     once and stored, a spared trial (its losses are finite) is never pruned, and the spared
     epochs overshoot the share by at most what the trials running at the last spared decision,
     one per worker, trained after it."""
-    supplier, storage = shared
-    study = optuna.create_study(
-        storage=storage, study_name=supplier.study_name(), direction="maximize"
-    )
     share = 0.2
-    run_workers(
-        supplier,
-        study.study_name,
-        tmp_path,
-        N_WORKERS,
-        n_trials=TRIALS_PER_WORKER,
-        epoch_seconds=0.02,
-        spare_share=share,
-    )
-    trials = optuna.load_study(study_name=study.study_name, storage=supplier.open()).trials
+    trials = run_shared_study(shared, tmp_path, spare_share=share)
     assert len(trials) == N_WORKERS * TRIALS_PER_WORKER
     assert all(isinstance(trial.system_attrs.get(SPARED_ATTR), bool) for trial in trials)
     spared = [trial for trial in trials if trial.system_attrs[SPARED_ATTR]]
