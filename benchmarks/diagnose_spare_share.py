@@ -116,7 +116,7 @@ def main() -> int:
                    saved.test[names.index(name), : len(seeds), -1])
             for name in SAVED
         }
-        for name in ("sotl-unspared", "median"):
+        for name, with_share in (("sotl-unspared", "sotl-share"), ("median", "median-share")):
             tasks = [(sampler, name, seed, saved.budget) for seed in seeds]
             with multiprocessing.Pool(
                 args.jobs, initializer=_init, initargs=(saved.source, args.share)
@@ -125,7 +125,7 @@ def main() -> int:
                     pool.imap(_regrets, tasks), total=len(tasks),
                     desc=f"{data_set} {sampler} {name}",
                 )))
-            regrets[name.replace("-unspared", "") + "-share"] = (out[:, 0], out[:, 1])
+            regrets[with_share] = (out[:, 0], out[:, 1])
         for label, first, second in (
             ("share − as built", "sotl-share", "sotl-unspared"),
             ("share − spare_every=20", "sotl-share", "sotl-spare20"),
