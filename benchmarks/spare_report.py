@@ -179,7 +179,8 @@ def _plot(rows: list[dict[str, object]], path: str) -> None:
         ax.set_title(f"Δ {regret} regret (points), full budget; < 0: the first is better")
     axes[0].set_yticks(y, labels, fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    # The long comparison labels would otherwise be cut at the left edge.
+    fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
 def main() -> int:
