@@ -1,6 +1,7 @@
-"""Paired differences of the ``make -C benchmarks spare`` and ``share`` runs: does sparing help?
+"""Paired differences of the ``make -C benchmarks spare``, ``share`` and ``sha-share`` runs: does
+sparing help?
 
-    python benchmarks/spare_report.py [--kind spare|share]
+    python benchmarks/spare_report.py [--kind spare|share|sha-share]
 
 Reads the saved runs ``results/<kind>_<set>_<sampler>_run.pkl`` that ``bench_search.py --name
 <kind>_<set>`` wrote (SpikeNAS and the held-out sets, random sampling and regularised evolution)
@@ -13,7 +14,9 @@ seeds, of
   SoTLPruner?), against ``MedianPruner()`` and
   against ``MedianPruner`` sparing by the same rule (the fair baseline: sparing is not SoTL's);
 - ``MedianPruner`` sparing against ``MedianPruner()``;
-- for ``share``, the shares 0.1 and 0.3 against 0.2 where the run has them.
+- for ``share``, the shares 0.1 and 0.3 against 0.2 where the run has them;
+- for ``sha-share``, the same for ``SoTLSuccessiveHalvingPruner(spare_share=0.2)`` against its
+  default, ``SuccessiveHalvingPruner()`` and ``SuccessiveHalvingPruner`` sparing by the share.
 """
 
 from __future__ import annotations
@@ -57,15 +60,34 @@ PAIRS = {
         ("share 0.1 − share 0.2", "sotl-share10", "sotl"),
         ("share 0.3 − share 0.2", "sotl-share30", "sotl"),
     ),
+    # SoTLSuccessiveHalvingPruner(spare_share=0.2): does sparing help successive halving?
+    "sha-share": (
+        ("share − unspared", "sotl-sha-share20", "sotl-sha"),
+        ("share − `SuccessiveHalvingPruner()`", "sotl-sha-share20", "sha"),
+        ("share − `SuccessiveHalvingPruner` by the same share", "sotl-sha-share20",
+         "sha-share20"),
+        ("`SuccessiveHalvingPruner` by the share − `SuccessiveHalvingPruner()`", "sha-share20",
+         "sha"),
+        ("unspared − `SuccessiveHalvingPruner()`", "sotl-sha", "sha"),
+        ("share 0.1 − share 0.2", "sotl-sha-share10", "sotl-sha-share20"),
+    ),
 }
 SPARING = {
     "spare": ("sotl-spare20", "median-spare20"),
     "share": ("sotl", "median-share20"),
+    "sha-share": ("sotl-sha-share20", "sha-share20"),
 }
+_UNSPARED = (
+    ", \"unspared\" `SoTLPruner(spare_share=0)`; both rank by the training loss, `MedianPruner` "
+    "by `val_acc`"
+)
 DESCRIPTION = {
-    "spare": "`SoTLPruner(spare_every=20, spare_share=0)`",
+    "spare": "`SoTLPruner(spare_every=20, spare_share=0)`" + _UNSPARED,
     "share": "`SoTLPruner()`, whose default is `spare_share=0.2` (0.1 and 0.3: `share 0.1`, "
-    "`share 0.3`)",
+    "`share 0.3`)" + _UNSPARED,
+    "sha-share": "`SoTLSuccessiveHalvingPruner(spare_share=0.2)`, \"unspared\" its default "
+    "`SoTLSuccessiveHalvingPruner()`; it ranks by the self-calibrating estimator (the metric "
+    "until the study shows the loss ranks better), `SuccessiveHalvingPruner` by `val_acc`",
 }
 N_BOOTSTRAP = 5000
 
@@ -206,8 +228,7 @@ def main() -> int:
         "proposes the same first architecture under every pruner); 95 % bootstrap CI over seeds "
         f"({N_BOOTSTRAP} resamples); bold: the CI excludes 0",
         f"- Δ in points of regret, first − second: below 0 the first is better. \"{kind}\" is "
-        f"{DESCRIPTION[kind]}, \"unspared\" `SoTLPruner(spare_share=0)`; both rank by the "
-        "training loss, `MedianPruner` by `val_acc`",
+        f"{DESCRIPTION[kind]}",
         "",
         f"![paired differences]({kind}.png)",
         "",

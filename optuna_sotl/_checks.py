@@ -90,6 +90,14 @@ def check_real_in(
     return number
 
 
+def check_spare_share(spare_share: object) -> float:
+    """``spare_share`` as a float in ``[0, 1)``: sparing every epoch would be no pruning."""
+    share = check_real_in("spare_share", spare_share, 0.0, 1.0)
+    if share == 1.0:
+        raise ValueError(f"spare_share must be in [0, 1), got spare_share={spare_share}.")
+    return share
+
+
 def check_loss_estimator(estimator: object) -> BaseEstimator:
     """``estimator``, or ``SoTLE(1)`` for ``None``; it must read the training-loss curve.
 

@@ -134,6 +134,10 @@ def _pruners() -> dict[str, PrunerSpec]:
         percent = round(share * 100)
         pruners[f"sotl-share{percent}"] = PrunerSpec("sotl", (("spare_share", share),))
         pruners[f"median-share{percent}"] = PrunerSpec("median", (("spare_share", share),))
+        # The same in successive halving (SoTLSuccessiveHalvingPruner's spare_share), and
+        # Optuna's SuccessiveHalvingPruner sparing by the same rule (replay only).
+        pruners[f"sotl-sha-share{percent}"] = PrunerSpec("sotl-sha", (("spare_share", share),))
+        pruners[f"sha-share{percent}"] = PrunerSpec("sha", (("spare_share", share),))
     for estimator in ESTIMATORS:
         for r, eta in SHAPES:
             pruners[f"sotl-sha-r{r}-e{eta}-{estimator}"] = PrunerSpec(

@@ -10,15 +10,12 @@ from optuna.trial import FrozenTrial
 
 from optuna_sotl._checks import check_count
 from optuna_sotl._checks import check_pruning_estimator
-from optuna_sotl._checks import check_real_in
+from optuna_sotl._checks import check_spare_share
 from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SelfCalibratingEstimator
 from optuna_sotl.estimators import SoTL
-from optuna_sotl.pruners._score_index import read_trials
 from optuna_sotl.pruners._score_index import ScoreIndex
-from optuna_sotl.pruners._sparing import is_spared
-from optuna_sotl.pruners._sparing import SPARED_ATTR
-from optuna_sotl.pruners._sparing import spared_by_share
+from optuna_sotl.pruners._sparing import spared_at_decision
 from optuna_sotl.rules import PercentileRule
 
 
@@ -118,9 +115,7 @@ class SoTLPruner(BasePruner):
         self._interval_steps = check_count("interval_steps", interval_steps, minimum=1)
         self._n_min_trials = check_count("n_min_trials", n_min_trials, minimum=1)
         self._spare_every = check_count("spare_every", spare_every)
-        self._spare_share = check_real_in("spare_share", spare_share, 0.0, 1.0)
-        if self._spare_share == 1.0:  # every epoch spared is no pruning
-            raise ValueError(f"spare_share must be in [0, 1), got spare_share={spare_share}.")
+        self._spare_share = check_spare_share(spare_share)
         if self._spare_every and self._spare_share:
             raise ValueError(
                 "spare_every and spare_share are two rules for one thing: pass spare_share=0 "
@@ -159,11 +154,8 @@ class SoTLPruner(BasePruner):
             return False
         # Decided before anything returns, so that every trial that reports is counted; the
         # study read for it is the one the comparison uses.
-        trials = None
-        if self._spare_share and SPARED_ATTR not in trial.system_attrs:
-            trials = read_trials(study)
-        spared = is_spared(study.study_name, trial.number, self._spare_every) or (
-            self._spare_share > 0 and spared_by_share(study, trial, self._spare_share, trials)
+        spared, trials = spared_at_decision(
+            study, trial, self._spare_every, self._spare_share
         )
         if not math.isfinite(trial.intermediate_values[step]):
             return True

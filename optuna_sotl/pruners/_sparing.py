@@ -1,4 +1,4 @@
-"""Which trials :class:`~optuna_sotl.SoTLPruner` spares: never pruned on a finite loss.
+"""Which trials the pruners spare: never pruned on a finite loss.
 
 Two rules. ``spare_every`` draws about one trial in K from the study's name and the trial's
 number, so nothing is stored. ``spare_share`` spares a trial when, at its first decision, the
@@ -64,6 +64,24 @@ def spared_by_share(
     spared = spared_epochs < spare_share * epochs
     study._storage.set_trial_system_attr(trial._trial_id, SPARED_ATTR, spared)
     return spared
+
+
+def spared_at_decision(
+    study: optuna.study.Study, trial: FrozenTrial, spare_every: int, spare_share: float
+) -> tuple[bool, list[FrozenTrial] | None]:
+    """Whether a pruner sparing by ``spare_every`` or ``spare_share`` spares ``trial``, and the
+    study's trials if deciding read them (so that the comparison reuses that read).
+
+    Pruners call it first at every decision, before anything can return, so that every trial
+    that reports is counted in the share.
+    """
+    trials = None
+    if spare_share and SPARED_ATTR not in trial.system_attrs:
+        trials = read_trials(study)
+    spared = is_spared(study.study_name, trial.number, spare_every) or (
+        spare_share > 0 and spared_by_share(study, trial, spare_share, trials)
+    )
+    return spared, trials
 
 
 class SpareShareCounter:

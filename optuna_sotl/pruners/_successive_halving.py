@@ -1,14 +1,15 @@
 """Successive halving recomputed from stored losses.
 
-The pruner keeps no rung state and writes nothing: a trial is a member of a rung exactly when the
-storage holds its intermediate value at the rung's step, and its score there is recomputed from
-the stored values. Every worker sharing the storage (an RDB, a journal or the gRPC proxy) therefore
-sees the same rungs and, given the same stored trials, decides alike. Optuna's pruner records
-rungs in trial system attributes instead, which Optuna 5 no longer lets user code write through a
-public API. While a rung holds fewer than ``reduction_factor`` trials only the best so far is
-promoted, because Optuna cannot pause a trial and resume it later as ASHA would. Finished
-trials' scores cannot change, so each process remembers them (``_score_index``) and a decision
-scores only the trials new since the last one and the running ones.
+The pruner keeps no rung state and writes nothing (but each trial's ``spare_share`` choice, when
+that is set): a trial is a member of a rung exactly when the storage holds its intermediate value
+at the rung's step, and its score there is recomputed from the stored values. Every worker sharing
+the storage (an RDB, a journal or the gRPC proxy) therefore sees the same rungs and, given the same
+stored trials, decides alike. Optuna's pruner records rungs in trial system attributes instead,
+which Optuna 5 no longer lets user code write through a public API. While a rung holds fewer than
+``reduction_factor`` trials only the best so far is promoted, because Optuna cannot pause a trial
+and resume it later as ASHA would. Finished trials' scores cannot change, so each process
+remembers them (``_score_index``) and a decision scores only the trials new since the last one
+and the running ones.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from optuna.trial import TrialState
 from optuna_sotl._checks import check_count
 from optuna_sotl._checks import check_count_or_auto
 from optuna_sotl._checks import check_pruning_estimator
+from optuna_sotl._checks import check_spare_share
 from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SelfCalibratingEstimator
 from optuna_sotl.pruners._score_index import ScoreIndex
+from optuna_sotl.pruners._sparing import spared_at_decision
 from optuna_sotl.rules import asha_promoted
 
 
@@ -94,6 +97,11 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
             A training-loss estimator from :mod:`optuna_sotl.estimators` or a
             :class:`~optuna_sotl.SelfCalibratingEstimator` (default
             ``SelfCalibratingEstimator(prior="metric")``).
+        spare_share:
+            Never prune a trial on a finite loss when, at its first decision, the trials so
+            spared have taken less than this share of the epochs the study's trials reported
+            (in ``[0, 1)``), as :class:`~optuna_sotl.SoTLPruner` does. The choice is stored once
+            per trial as the system attribute ``optuna_sotl:spared``; 0 stores nothing.
     """
 
     def __init__(
@@ -104,6 +112,7 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
         bootstrap_count: int = 0,
         *,
         estimator: BaseEstimator | SelfCalibratingEstimator | None = None,
+        spare_share: float = 0.0,
     ) -> None:
         self._min_resource = check_count_or_auto("min_resource", min_resource)
         self._reduction_factor = check_count("reduction_factor", reduction_factor, minimum=2)
@@ -119,12 +128,17 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
         self._estimator = check_pruning_estimator(
             SelfCalibratingEstimator(prior="metric") if estimator is None else estimator
         )
+        self._spare_share = check_spare_share(spare_share)
         # Rung members' scores, so that a call scores only what is new (see _score_index).
         self._index = ScoreIndex(self._estimator)
 
     @property
     def estimator(self) -> BaseEstimator | SelfCalibratingEstimator:
         return self._estimator
+
+    @property
+    def spare_share(self) -> float:
+        return self._spare_share
 
     def rung_step(self, rung: int) -> int | None:
         """The step at which rung ``rung`` (from 0) judges trials; None while "auto" is unknown."""
@@ -148,8 +162,13 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
         step = trial.last_step
         if step is None:
             return False
+        # Decided before anything returns, so that every trial that reports is counted; the
+        # study read for it is the one the rung comparison uses.
+        spared, trials = spared_at_decision(study, trial, 0, self._spare_share)
         if not math.isfinite(trial.intermediate_values[step]):
             return True
+        if spared:
+            return False
         if self._min_resource is None:
             self._min_resource = _estimate_min_resource(study)
             if self._min_resource is None:
@@ -157,7 +176,9 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
         if self._rung_of_step(step) is None:
             return False
 
-        compared = self._index.scores_at(study, trial, step, keep=in_same_bracket)
+        compared = self._index.scores_at(
+            study, trial, step, keep=in_same_bracket, trials=trials
+        )
         assert compared is not None  # None only below a min_complete, and none is given
         own_score, other_scores = compared
         if not math.isfinite(own_score):
@@ -185,7 +206,8 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
             f"SoTLSuccessiveHalvingPruner(min_resource={min_resource!r}, "
             f"reduction_factor={self._reduction_factor}, "
             f"min_early_stopping_rate={self._min_early_stopping_rate}, "
-            f"bootstrap_count={self._bootstrap_count}, estimator={self._estimator!r})"
+            f"bootstrap_count={self._bootstrap_count}, estimator={self._estimator!r}, "
+            f"spare_share={self._spare_share!r})"
         )
 
 

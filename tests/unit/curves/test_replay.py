@@ -89,6 +89,9 @@ KINDS = {
     # Sparing by a share of the epochs, which depends on what the study spent.
     "sotl-share25": PrunerSpec("sotl", (("spare_share", 0.25),)),
     "median-share25": PrunerSpec("median", (("spare_share", 0.25),)),
+    # The same in successive halving, whose "auto" first rung prunes nothing before a trial
+    # completes: the share still counts those trials.
+    "sotl-sha-share25": PrunerSpec("sotl-sha", (("spare_share", 0.25),)),
 }
 CALIBRATING = (
     "sotl-sha-cal-e3", "sotl-sha-cal-e4", "sotl-cal", "sotl-sha-cal-even-e3",
@@ -116,7 +119,8 @@ def test_random_sampling_same_decisions(subset, kind: str, seed: int) -> None:
 @pytest.mark.parametrize(
     "kind",
     ["none", "sotl", "sotl-sha", "sotl-sha-r2-e2-sotl", "sotl-hyperband", "sotl-sha-cal-e3",
-     "sotl-cal", "sotl-sha-cal-even-e4", "sotl-cal-even", "sotl-spare4", "sotl-share25"],
+     "sotl-cal", "sotl-sha-cal-even-e4", "sotl-cal-even", "sotl-spare4", "sotl-share25",
+     "sotl-sha-share25"],
 )
 @pytest.mark.parametrize("seed", [0, 1])
 def test_regularized_evolution_same_proposals_and_decisions(subset, kind: str, seed: int) -> None:
@@ -167,7 +171,7 @@ def test_self_calibrating_replay_is_not_sotl_e(subset, kind: str) -> None:
     "kind, alone",
     [("sotl-spare4", "sotl-unspared"), ("median-spare4", "median"),
      ("sotl-share25", "sotl-unspared"),
-     ("median-share25", "median")],
+     ("median-share25", "median"), ("sotl-sha-share25", "sotl-sha")],
 )
 def test_spared_trials_are_never_pruned_and_change_the_search(subset, kind, alone) -> None:
     # The differential tests of sparing kinds mean something only if sparing kept trials that

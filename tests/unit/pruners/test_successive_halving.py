@@ -12,6 +12,7 @@ from optuna_sotl import SoTLSuccessiveHalvingPruner
 from optuna_sotl.estimators import SoTL
 from optuna_sotl.estimators import SoTLE
 from optuna_sotl.estimators import SoVL
+from optuna_sotl.pruners._sparing import SPARED_ATTR
 from tests import _lockstep
 
 
@@ -52,6 +53,9 @@ def _random_curves(seed: int, n_trials: int, n_steps: int) -> list[list[float]]:
         ({"bootstrap_count": 2}, ValueError, "bootstrap_count=2"),  # with min_resource="auto"
         ({"min_resource": 1, "estimator": "SoTLE"}, TypeError, "estimator"),
         ({"min_resource": 1, "estimator": SoVL()}, ValueError, "val_loss"),
+        ({"spare_share": 1.0}, ValueError, "spare_share=1.0"),
+        ({"spare_share": -0.5}, ValueError, "spare_share=-0.5"),
+        ({"spare_share": "0.2"}, TypeError, "spare_share"),
     ],
 )
 def test_bad_arguments_name_the_argument(kwargs, error, words) -> None:
@@ -181,3 +185,50 @@ def test_optimize_on_every_storage(make_study) -> None:
     assert got == _lockstep.run_sequentially(curves, "sha", params, study.study_name)
     assert {step for state, step in got.values() if state == "PRUNED"} >= {1, 2}
     assert any(state == "COMPLETE" for state, _ in got.values())
+
+
+def test_spare_share_spares_trials_on_every_storage(make_study) -> None:
+    # Rungs at steps 1 and 2 (eta 2). Four complete trials of three good epochs (12 epochs, none
+    # spared), then six trials with worse losses at every step: pruned at a rung unless spared
+    # (the last at step 2), and a spared one trains its three epochs. A trial is spared while
+    # the spared epochs are below 0.3 * (epochs so far + its first): 0 < 3.9, 3 < 4.8,
+    # not 6 < 5.7, 6 < 6.3, not 9 < 7.2, not 9 < 8.1.
+    pruner = SoTLSuccessiveHalvingPruner(min_resource=1, reduction_factor=2, spare_share=0.3)
+    study = make_study(direction="maximize", pruner=pruner)
+    for k in range(4):
+        study.add_trial(_stored(TrialState.COMPLETE, {0: 1.0 + k, 1: 0.9 + k, 2: 0.8 + k}))
+    spared = []
+    for _ in range(6):
+        trial = study.ask()
+        pruned = False
+        for step, loss in enumerate([9.0, 8.9, 8.8]):
+            trial.report(loss, step)
+            pruned = trial.should_prune()
+            if pruned:
+                break
+        spared.append(study.get_trials()[-1].system_attrs[SPARED_ATTR])
+        # Spared trials train to the end; the others are the worst at a rung.
+        assert pruned is not spared[-1]
+        study.tell(trial, None if pruned else 0.5,
+                   state=TrialState.PRUNED if pruned else TrialState.COMPLETE)
+    assert spared == [True, True, False, True, False, False]
+    assert [t.system_attrs.get(SPARED_ATTR) for t in study.get_trials()[:4]] == [None] * 4
+    assert "spare_share=0.3" in repr(pruner) and pruner.spare_share == 0.3
+
+
+def test_spare_share_counts_trials_before_auto_knows_the_first_rung() -> None:
+    # "auto" prunes nothing before a trial completes; those trials still take epochs, so the
+    # share is decided for them too, and a non-finite loss prunes a spared trial. Without a
+    # share nothing is stored.
+    for share, stored in ((0.9, True), (0.0, None)):
+        study = optuna.create_study(
+            pruner=SoTLSuccessiveHalvingPruner(reduction_factor=2, spare_share=share)
+        )
+        trial = study.ask()
+        trial.report(1.0, 0)
+        assert not trial.should_prune()
+        trial = study.ask()
+        trial.report(math.nan, 0)
+        assert trial.should_prune()
+        # The second: 1 spared epoch < 0.9 * 2.
+        assert [t.system_attrs.get(SPARED_ATTR) for t in study.get_trials()] == [stored] * 2
