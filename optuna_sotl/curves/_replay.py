@@ -190,19 +190,8 @@ class PrunerSpec:
         kwargs: dict[str, Any] = {k: v for k, v in self.options if k != "estimator"}
         if self.kind == "none":
             return optuna.pruners.NopPruner()
-        if self.kind == "median":
-            spare_every = kwargs.pop("spare_every", 0)
-            spare_share = kwargs.pop("spare_share", 0.0)
-            percentile = optuna.pruners.PercentilePruner(
-                percentile=float(kwargs.pop("percentile", 50.0)), **kwargs
-            )
-            if not (spare_every or spare_share):
-                return percentile
-            from optuna_sotl.curves._spared_percentile import SparedPercentile
-
-            return SparedPercentile(percentile, spare_every, spare_share)
-        if self.kind == "sha":
-            return optuna.pruners.SuccessiveHalvingPruner(**kwargs)
+        if self.kind in ("median", "sha"):
+            return self._optuna_pruner(kwargs)
         if self.kind == "hyperband":
             return optuna.pruners.HyperbandPruner(max_resource=n_epochs, **kwargs)
         estimator = make_estimator(str(self.option("estimator", "sotl-e")))
@@ -213,6 +202,24 @@ class PrunerSpec:
         if self.kind == "sotl-hyperband":
             return SoTLHyperbandPruner(max_resource=n_epochs, estimator=estimator, **kwargs)
         raise ValueError(f"unknown pruner kind {self.kind!r}.")
+
+    def _optuna_pruner(self, kwargs: dict[str, Any]) -> optuna.pruners.BasePruner:
+        import optuna
+
+        # Optuna's pruners sparing by this package's rule: a replay-only baseline.
+        spare_every = kwargs.pop("spare_every", 0)
+        spare_share = kwargs.pop("spare_share", 0.0)
+        pruner: optuna.pruners.BasePruner
+        if self.kind == "median":
+            percentile = float(kwargs.pop("percentile", 50.0))
+            pruner = optuna.pruners.PercentilePruner(percentile=percentile, **kwargs)
+        else:
+            pruner = optuna.pruners.SuccessiveHalvingPruner(**kwargs)
+        if not (spare_every or spare_share):
+            return pruner
+        from optuna_sotl.curves._spared_pruner import SparedPruner
+
+        return SparedPruner(pruner, spare_every, spare_share)
 
     @property
     def is_hyperband(self) -> bool:

@@ -261,6 +261,9 @@ class _OptunaHalving:
                 self._rungs.append([])
             competing = self._rungs[self._rung]
             insort(competing, value)
+            # Recorded at this rung whatever follows, as Optuna's rung keys are: a trial that goes
+            # on after a prune decision (a spared one) is judged next at the next rung.
+            self._rung += 1
             n = len(competing)
             if n <= self._bootstrap:
                 return True
@@ -273,7 +276,6 @@ class _OptunaHalving:
                 promoted = value <= competing[index]
             if not promoted:
                 return True
-            self._rung += 1
 
     def end(self, state: int) -> None:
         self._n_complete += state == COMPLETE

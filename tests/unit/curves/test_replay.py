@@ -92,6 +92,9 @@ KINDS = {
     # The same in successive halving, whose "auto" first rung prunes nothing before a trial
     # completes: the share still counts those trials.
     "sotl-sha-share25": PrunerSpec("sotl-sha", (("spare_share", 0.25),)),
+    # Its baseline: Optuna's successive halving sparing by the share (spared trials stay in its
+    # rungs, as in ours).
+    "sha-share25": PrunerSpec("sha", (("spare_share", 0.25),)),
 }
 CALIBRATING = (
     "sotl-sha-cal-e3", "sotl-sha-cal-e4", "sotl-cal", "sotl-sha-cal-even-e3",
@@ -136,7 +139,7 @@ def test_regularized_evolution_same_proposals_and_decisions(subset, kind: str, s
 
 
 @pytest.mark.parametrize(
-    "kind", ["median", "sha", "hyperband", "median-spare4", "median-share25"]
+    "kind", ["median", "sha", "hyperband", "median-spare4", "median-share25", "sha-share25"]
 )
 def test_regularized_evolution_with_optuna_pruners_same_decisions(subset, kind: str) -> None:
     # Optuna's pruners read val_acc, which the real sampler would rank as a loss: the pruner
@@ -171,7 +174,7 @@ def test_self_calibrating_replay_is_not_sotl_e(subset, kind: str) -> None:
     "kind, alone",
     [("sotl-spare4", "sotl-unspared"), ("median-spare4", "median"),
      ("sotl-share25", "sotl-unspared"),
-     ("median-share25", "median"), ("sotl-sha-share25", "sotl-sha")],
+     ("median-share25", "median"), ("sotl-sha-share25", "sotl-sha"), ("sha-share25", "sha")],
 )
 def test_spared_trials_are_never_pruned_and_change_the_search(subset, kind, alone) -> None:
     # The differential tests of sparing kinds mean something only if sparing kept trials that
