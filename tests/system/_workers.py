@@ -24,7 +24,12 @@ import pathlib
 import sys
 import time
 from typing import Any
+from typing import TYPE_CHECKING
 import warnings
+
+
+if TYPE_CHECKING:
+    import optuna
 
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -111,8 +116,6 @@ def run_worker(config: dict[str, Any]) -> None:
     import optuna
     from optuna.trial import TrialState
 
-    from optuna_sotl import SoTLE
-    from optuna_sotl import SoTLPruner
     from optuna_sotl import SoTLReporter
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -127,16 +130,7 @@ def run_worker(config: dict[str, Any]) -> None:
         study_name=config["study_name"],
         storage=_open(config),
         sampler=optuna.samplers.RandomSampler(seed=1000 + config["worker_index"]),
-        pruner=SoTLPruner(
-            # Overridden only to check that the tests' decision check catches a wrong pruner.
-            percentile=config.get("percentile", PERCENTILE),
-            n_startup_trials=N_STARTUP_TRIALS,
-            n_warmup_steps=N_WARMUP_STEPS,
-            # The tests check each decision against the stored loss at the step: SoTL-E(1),
-            # and no trial spared from the comparison unless a test asks for it.
-            estimator=SoTLE(1),
-            spare_share=config.get("spare_share", 0.0),
-        ),
+        pruner=_pruner(config),
     )
 
     def objective(trial: optuna.Trial) -> float:
@@ -175,6 +169,28 @@ def run_worker(config: dict[str, Any]) -> None:
         )
     _wait_for_go(config)
     study.optimize(objective, n_trials=config["n_trials"], callbacks=callbacks)
+
+
+def _pruner(config: dict[str, Any]) -> optuna.pruners.BasePruner:
+    from optuna_sotl import SoTLE
+    from optuna_sotl import SoTLPruner
+    from optuna_sotl import SoTLSuccessiveHalvingPruner
+
+    # The tests check each decision against the stored loss at the step: SoTL-E(1), and no
+    # trial spared from the comparison unless a test asks for it.
+    spare_share = config.get("spare_share", 0.0)
+    if config.get("pruner", "sotl") == "sha":
+        return SoTLSuccessiveHalvingPruner(
+            min_resource=1, reduction_factor=2, estimator=SoTLE(1), spare_share=spare_share
+        )
+    return SoTLPruner(
+        # Overridden only to check that the tests' decision check catches a wrong pruner.
+        percentile=config.get("percentile", PERCENTILE),
+        n_startup_trials=N_STARTUP_TRIALS,
+        n_warmup_steps=N_WARMUP_STEPS,
+        estimator=SoTLE(1),
+        spare_share=spare_share,
+    )
 
 
 def main(argv: Sequence[str]) -> int:

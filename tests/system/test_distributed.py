@@ -288,13 +288,16 @@ def test_many_workers_share_one_study(shared, tmp_path: pathlib.Path) -> None:
     assert check_pruning_decisions(trials, events) >= len(trials)
 
 
-def test_workers_spare_trials_until_they_took_the_share(shared, tmp_path: pathlib.Path) -> None:
-    """SoTLPruner's default sparing, decided by several processes: each trial's choice is made
-    once and stored, a spared trial (its losses are finite) is never pruned, and the spared
-    epochs overshoot the share by at most what the trials running at the last spared decision,
-    one per worker, trained after it."""
+@pytest.mark.parametrize("pruner", ["sotl", "sha"])
+def test_workers_spare_trials_until_they_took_the_share(
+    shared, tmp_path: pathlib.Path, pruner: str
+) -> None:
+    """Sparing by a share (SoTLPruner's default, SoTLSuccessiveHalvingPruner's spare_share),
+    decided by several processes: each trial's choice is made once and stored, a spared trial
+    (its losses are finite) is never pruned, and the spared epochs overshoot the share by at most
+    what the trials running at the last spared decision, one per worker, trained after it."""
     share = 0.2
-    trials = run_shared_study(shared, tmp_path, spare_share=share)
+    trials = run_shared_study(shared, tmp_path, spare_share=share, pruner=pruner)
     assert len(trials) == N_WORKERS * TRIALS_PER_WORKER
     assert all(isinstance(trial.system_attrs.get(SPARED_ATTR), bool) for trial in trials)
     spared = [trial for trial in trials if trial.system_attrs[SPARED_ATTR]]
