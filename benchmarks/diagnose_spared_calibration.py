@@ -31,9 +31,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import DATA_DIR  # noqa: E402
 from _common import results_path  # noqa: E402
 
-from optuna_sotl.curves import load_curves  # noqa: E402
 from optuna_sotl.curves import _replay_calibration as calibration  # noqa: E402
 from optuna_sotl.curves import _replay_pruners as replay_pruners  # noqa: E402
+from optuna_sotl.curves import load_curves  # noqa: E402
 from optuna_sotl.curves._replay import fast_replay  # noqa: E402
 from optuna_sotl.curves._replay import ReplayData  # noqa: E402
 from optuna_sotl.curves._replay_data import COMPLETE  # noqa: E402
