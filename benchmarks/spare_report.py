@@ -1,7 +1,8 @@
-"""Paired differences of the ``make -C benchmarks spare``, ``share`` and ``sha-share`` runs: does
+"""Paired differences of the ``make -C benchmarks spare``, ``share``, ``sha-share`` and
+``hyperband-share`` runs: does
 sparing help?
 
-    python benchmarks/spare_report.py [--kind spare|share|sha-share]
+    python benchmarks/spare_report.py [--kind spare|share|sha-share|hyperband-share]
 
 Reads the saved runs ``results/<kind>_<set>_<sampler>_run.pkl`` that ``bench_search.py --name
 <kind>_<set>`` wrote (SpikeNAS and the held-out sets, random sampling and regularised evolution)
@@ -71,11 +72,19 @@ PAIRS = {
         ("unspared − `SuccessiveHalvingPruner()`", "sotl-sha", "sha"),
         ("share 0.1 − share 0.2", "sotl-sha-share10", "sotl-sha-share20"),
     ),
+    # SoTLHyperbandPruner(spare_share=0.2): the same question for Hyperband.
+    "hyperband-share": (
+        ("share − unspared", "sotl-hyperband-share20", "sotl-hyperband"),
+        ("share − `HyperbandPruner`", "sotl-hyperband-share20", "hyperband"),
+        ("unspared − `HyperbandPruner`", "sotl-hyperband", "hyperband"),
+        ("share 0.1 − share 0.2", "sotl-hyperband-share10", "sotl-hyperband-share20"),
+    ),
 }
 SPARING = {
     "spare": ("sotl-spare20", "median-spare20"),
     "share": ("sotl", "median-share20"),
     "sha-share": ("sotl-sha-share20", "sha-share20"),
+    "hyperband-share": ("sotl-hyperband-share20",),
 }
 _UNSPARED = (
     ", \"unspared\" `SoTLPruner(spare_share=0)`; both rank by the training loss, `MedianPruner` "
@@ -88,6 +97,10 @@ DESCRIPTION = {
     "sha-share": "`SoTLSuccessiveHalvingPruner(spare_share=0.2)`, \"unspared\" its default "
     "`SoTLSuccessiveHalvingPruner()`; it ranks by the self-calibrating estimator (the metric "
     "until the study shows the loss ranks better), `SuccessiveHalvingPruner` by `val_acc`",
+    "hyperband-share": "`SoTLHyperbandPruner(min_resource=1, reduction_factor=3, "
+    "spare_share=0.2)`, \"unspared\" the same with its default `spare_share=0`, both with the "
+    "self-calibrating estimator per bracket; `HyperbandPruner(min_resource=1, "
+    "reduction_factor=3)` by `val_acc`",
 }
 N_BOOTSTRAP = 5000
 

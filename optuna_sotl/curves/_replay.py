@@ -333,8 +333,9 @@ class SamplerSpec:
         if self.kind == "re":
             bracket = None
             if pruner.is_hyperband:
-                assert isinstance(arrays, _Brackets)  # a Hyperband kind's array pruner
-                bracket = arrays.bracket_of
+                brackets = arrays.wrapped if isinstance(arrays, _Sparing) else arrays
+                assert isinstance(brackets, _Brackets)  # a Hyperband kind's array pruner
+                bracket = brackets.bracket_of
             return _RegularizedEvolution(
                 data, seed, self.population_size, self.tournament_size, pruner.report, bracket
             )

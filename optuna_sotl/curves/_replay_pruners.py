@@ -294,6 +294,10 @@ class _Sparing:
         self._name, self._every = study_name, spare_every
         self._share = SpareShareCounter(spare_share) if spare_share else None
 
+    @property
+    def wrapped(self) -> _ArrayPruner:
+        return self._pruner
+
     def begin(self, number: int, row: int) -> None:
         if self._share is not None:
             spared = self._share.begin()

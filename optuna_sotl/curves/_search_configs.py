@@ -138,6 +138,11 @@ def _pruners() -> dict[str, PrunerSpec]:
         # Optuna's SuccessiveHalvingPruner sparing by the same rule (replay only).
         pruners[f"sotl-sha-share{percent}"] = PrunerSpec("sotl-sha", (("spare_share", share),))
         pruners[f"sha-share{percent}"] = PrunerSpec("sha", (("spare_share", share),))
+        # And in Hyperband (SoTLHyperbandPruner's spare_share, counted over every bracket).
+        pruners[f"sotl-hyperband-share{percent}"] = PrunerSpec(
+            "sotl-hyperband",
+            (("min_resource", 1), ("reduction_factor", 3), ("spare_share", share)),
+        )
     for estimator in ESTIMATORS:
         for r, eta in SHAPES:
             pruners[f"sotl-sha-r{r}-e{eta}-{estimator}"] = PrunerSpec(

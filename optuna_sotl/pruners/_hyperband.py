@@ -22,9 +22,11 @@ from optuna.trial import TrialState
 from optuna_sotl._checks import check_count
 from optuna_sotl._checks import check_count_or_auto
 from optuna_sotl._checks import check_pruning_estimator
+from optuna_sotl._checks import check_spare_share
 from optuna_sotl.estimators import BaseEstimator
 from optuna_sotl.estimators import SelfCalibratingEstimator
 from optuna_sotl.pruners._bracket_study import BracketStudy
+from optuna_sotl.pruners._sparing import spared_at_decision
 from optuna_sotl.pruners._successive_halving import SoTLSuccessiveHalvingPruner
 
 
@@ -84,6 +86,13 @@ class SoTLHyperbandPruner(HyperbandPruner):
             A training-loss estimator from :mod:`optuna_sotl.estimators` or a
             :class:`~optuna_sotl.SelfCalibratingEstimator` (default
             ``SelfCalibratingEstimator(prior="metric")``).
+        spare_share:
+            Never prune a trial on a finite loss when, at its first decision, the trials so
+            spared (in every bracket) have taken less than this share of the epochs the study's
+            trials reported (in ``[0, 1)``), as :class:`~optuna_sotl.SoTLSuccessiveHalvingPruner`
+            does; a spared trial still counts in its bracket's rungs. The choice is stored once
+            per trial as the system attribute ``optuna_sotl:spared``; 0 (the default) stores
+            nothing (``benchmarks/results/hyperband-share.md``).
     """
 
     def __init__(
@@ -94,6 +103,7 @@ class SoTLHyperbandPruner(HyperbandPruner):
         bootstrap_count: int = 0,
         *,
         estimator: BaseEstimator | SelfCalibratingEstimator | None = None,
+        spare_share: float = 0.0,
     ) -> None:
         min_resource = check_count("min_resource", min_resource, minimum=1)
         max_steps = check_count_or_auto(
@@ -117,6 +127,7 @@ class SoTLHyperbandPruner(HyperbandPruner):
         self._estimator = check_pruning_estimator(
             SelfCalibratingEstimator(prior="metric") if estimator is None else estimator
         )
+        self._spare_share = check_spare_share(spare_share)
         self._brackets: list[SoTLSuccessiveHalvingPruner] = []
         self._bracket_budgets: list[int] = []
         if max_steps is not None:
@@ -125,6 +136,10 @@ class SoTLHyperbandPruner(HyperbandPruner):
     @property
     def estimator(self) -> BaseEstimator | SelfCalibratingEstimator:
         return self._estimator
+
+    @property
+    def spare_share(self) -> float:
+        return self._spare_share
 
     @property
     def n_brackets(self) -> int | None:
@@ -155,11 +170,19 @@ class SoTLHyperbandPruner(HyperbandPruner):
         raise AssertionError("unreachable: the tickets cover every bracket")
 
     def prune(self, study: optuna.study.Study, trial: FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None:
+            return False
+        # Decided here, across brackets and before the brackets are known, so that every trial
+        # that reports is counted; the brackets' own pruners do not spare.
+        spared, _ = spared_at_decision(study, trial, 0, self._spare_share)
+        finite = math.isfinite(trial.intermediate_values[step])
         if not self._brackets:
             self._try_building_brackets(study)
             if not self._brackets:
-                step = trial.last_step
-                return step is not None and not math.isfinite(trial.intermediate_values[step])
+                return not finite
+        if spared and finite:
+            return False
         bracket = self.bracket_of(study, trial)
 
         def in_same_bracket(other: FrozenTrial) -> bool:
@@ -208,5 +231,6 @@ class SoTLHyperbandPruner(HyperbandPruner):
         return (
             f"SoTLHyperbandPruner(min_resource={self._first_rung_step}, "
             f"max_resource={self._max_steps!r}, reduction_factor={self._eta}, "
-            f"bootstrap_count={self._bootstrap}, estimator={self._estimator!r})"
+            f"bootstrap_count={self._bootstrap}, estimator={self._estimator!r}, "
+            f"spare_share={self._spare_share!r})"
         )

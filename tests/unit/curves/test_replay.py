@@ -95,6 +95,10 @@ KINDS = {
     # Its baseline: Optuna's successive halving sparing by the share (spared trials stay in its
     # rungs, as in ours).
     "sha-share25": PrunerSpec("sha", (("spare_share", 0.25),)),
+    # And in Hyperband, whose share is counted over every bracket.
+    "sotl-hyperband-share25": PrunerSpec(
+        "sotl-hyperband", (("min_resource", 1), ("reduction_factor", 3), ("spare_share", 0.25))
+    ),
 }
 CALIBRATING = (
     "sotl-sha-cal-e3", "sotl-sha-cal-e4", "sotl-cal", "sotl-sha-cal-even-e3",
@@ -123,7 +127,7 @@ def test_random_sampling_same_decisions(subset, kind: str, seed: int) -> None:
     "kind",
     ["none", "sotl", "sotl-sha", "sotl-sha-r2-e2-sotl", "sotl-hyperband", "sotl-sha-cal-e3",
      "sotl-cal", "sotl-sha-cal-even-e4", "sotl-cal-even", "sotl-spare4", "sotl-share25",
-     "sotl-sha-share25"],
+     "sotl-sha-share25", "sotl-hyperband-share25"],
 )
 @pytest.mark.parametrize("seed", [0, 1])
 def test_regularized_evolution_same_proposals_and_decisions(subset, kind: str, seed: int) -> None:
@@ -174,7 +178,8 @@ def test_self_calibrating_replay_is_not_sotl_e(subset, kind: str) -> None:
     "kind, alone",
     [("sotl-spare4", "sotl-unspared"), ("median-spare4", "median"),
      ("sotl-share25", "sotl-unspared"),
-     ("median-share25", "median"), ("sotl-sha-share25", "sotl-sha"), ("sha-share25", "sha")],
+     ("median-share25", "median"), ("sotl-sha-share25", "sotl-sha"), ("sha-share25", "sha"),
+     ("sotl-hyperband-share25", "sotl-hyperband-default")],
 )
 def test_spared_trials_are_never_pruned_and_change_the_search(subset, kind, alone) -> None:
     # The differential tests of sparing kinds mean something only if sparing kept trials that

@@ -13,6 +13,7 @@ from optuna_sotl import SoTLSampler
 from optuna_sotl import SoTLSuccessiveHalvingPruner
 from optuna_sotl.estimators import SoVL
 from optuna_sotl.pruners._bracket_study import BracketStudy
+from optuna_sotl.pruners._sparing import SPARED_ATTR
 from tests import _lockstep
 
 
@@ -43,6 +44,9 @@ def _curves(seed: int, n_trials: int, n_steps: int) -> list[list[float]]:
         ({"bootstrap_count": 1}, ValueError, "bootstrap_count=1"),  # with max_resource="auto"
         ({"estimator": 3}, TypeError, "estimator"),
         ({"estimator": SoVL()}, ValueError, "val_loss"),
+        ({"spare_share": 1.0}, ValueError, "spare_share=1.0"),
+        ({"spare_share": -0.5}, ValueError, "spare_share=-0.5"),
+        ({"spare_share": "0.2"}, TypeError, "spare_share"),
     ],
 )
 def test_bad_arguments_name_the_argument(kwargs, error, words) -> None:
@@ -246,3 +250,57 @@ def test_optimize_matches_optunas_decisions_in_minimize(make_study) -> None:
     assert got == _lockstep.outcomes(reference)
     assert got[0] == ("COMPLETE", 8)
     assert any(state == "PRUNED" for state, _ in got.values())
+
+
+def test_spare_share_spares_trials_across_brackets_on_every_storage(make_study) -> None:
+    # eta 2, 3 steps: bracket 0 judges at steps 1 and 2, bracket 1 at step 2. Twelve complete
+    # trials of three good epochs (36 epochs, none spared), then six trials worse at every step.
+    # The share is counted over the whole study: 0 < 0.1 * 37 and 3 < 0.1 * 40 spare the first
+    # two, after which 6 spared epochs stay above 0.1 * (at most 45 + 1). A spared trial trains
+    # its three epochs; the others are pruned where their bracket holds two better trials.
+    pruner = SoTLHyperbandPruner(
+        min_resource=1, max_resource=3, reduction_factor=2, spare_share=0.1
+    )
+    study = make_study(direction="maximize", pruner=pruner)
+    for k in range(12):
+        study.add_trial(
+            optuna.create_trial(value=0.5, intermediate_values={0: 1.0 + k / 10, 1: 0.9, 2: 0.8})
+        )
+    good_per_bracket = [0, 0]
+    for number in range(12):
+        good_per_bracket[pruner.bracket_of(study, number)] += 1
+    spared, n_pruned = [], 0
+    for _ in range(6):
+        trial = study.ask()
+        pruned = False
+        for step, loss in enumerate([9.0, 8.9, 8.8]):
+            trial.report(loss, step)
+            pruned = trial.should_prune()
+            if pruned:
+                break
+        spared.append(study.get_trials()[-1].system_attrs[SPARED_ATTR])
+        n_pruned += pruned
+        if spared[-1]:
+            assert not pruned
+        elif good_per_bracket[pruner.bracket_of(study, trial.number)] >= 2:
+            assert pruned
+        study.tell(trial, None if pruned else 0.5,
+                   state=TrialState.PRUNED if pruned else TrialState.COMPLETE)
+    assert spared == [True, True, False, False, False, False]
+    assert n_pruned >= 1
+    assert [t.system_attrs.get(SPARED_ATTR) for t in study.get_trials()[:12]] == [None] * 12
+    assert "spare_share=0.1" in repr(pruner) and pruner.spare_share == 0.1
+
+
+def test_spare_share_counts_trials_before_auto_knows_the_brackets() -> None:
+    # Until a trial completes nothing is pruned but on a non-finite loss; those trials still
+    # take epochs, so the share is decided for them too. Without a share nothing is stored.
+    for share, stored in ((0.9, True), (0.0, None)):
+        study = optuna.create_study(pruner=SoTLHyperbandPruner(spare_share=share))
+        trial = study.ask()
+        trial.report(1.0, 0)
+        assert not trial.should_prune()
+        trial = study.ask()
+        trial.report(math.nan, 0)
+        assert trial.should_prune()  # a spared trial too
+        assert [t.system_attrs.get(SPARED_ATTR) for t in study.get_trials()] == [stored] * 2
