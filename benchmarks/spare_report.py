@@ -74,9 +74,9 @@ PAIRS = {
     ),
     # SoTLHyperbandPruner(spare_share=0.2): the same question for Hyperband.
     "hyperband-share": (
-        ("share − unspared", "sotl-hyperband-share20", "sotl-hyperband"),
+        ("share − unspared", "sotl-hyperband-share20", "sotl-hyperband-unspared"),
         ("share − `HyperbandPruner`", "sotl-hyperband-share20", "hyperband"),
-        ("unspared − `HyperbandPruner`", "sotl-hyperband", "hyperband"),
+        ("unspared − `HyperbandPruner`", "sotl-hyperband-unspared", "hyperband"),
         ("share 0.1 − share 0.2", "sotl-hyperband-share10", "sotl-hyperband-share20"),
     ),
 }
@@ -98,9 +98,9 @@ DESCRIPTION = {
     "`SoTLSuccessiveHalvingPruner()`; it ranks by the self-calibrating estimator (the metric "
     "until the study shows the loss ranks better), `SuccessiveHalvingPruner` by `val_acc`",
     "hyperband-share": "`SoTLHyperbandPruner(min_resource=1, reduction_factor=3, "
-    "spare_share=0.2)`, \"unspared\" the same with its default `spare_share=0`, both with the "
-    "self-calibrating estimator per bracket; `HyperbandPruner(min_resource=1, "
-    "reduction_factor=3)` by `val_acc`",
+    "spare_share=0.2)` (its default since this comparison), \"unspared\" the same with "
+    "`spare_share=0`, both with the self-calibrating estimator per bracket; "
+    "`HyperbandPruner(min_resource=1, reduction_factor=3)` by `val_acc`",
 }
 N_BOOTSTRAP = 5000
 

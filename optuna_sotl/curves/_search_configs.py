@@ -80,6 +80,10 @@ def _pruners() -> dict[str, PrunerSpec]:
     pruners["sotl-hyperband"] = PrunerSpec(
         "sotl-hyperband", (("min_resource", 1), ("reduction_factor", 3))
     )
+    # SoTLHyperbandPruner as it was before spare_share=0.2 became its default.
+    pruners["sotl-hyperband-unspared"] = PrunerSpec(
+        "sotl-hyperband", (("min_resource", 1), ("reduction_factor", 3), ("spare_share", 0.0))
+    )
     # Hyperband with SoTL-E, its default until 0598e7e.
     pruners["sotl-hyperband-sotl-e"] = PrunerSpec(
         "sotl-hyperband", (("min_resource", 1), ("reduction_factor", 3), ("estimator", "sotl-e"))

@@ -173,6 +173,7 @@ def run_worker(config: dict[str, Any]) -> None:
 
 def _pruner(config: dict[str, Any]) -> optuna.pruners.BasePruner:
     from optuna_sotl import SoTLE
+    from optuna_sotl import SoTLHyperbandPruner
     from optuna_sotl import SoTLPruner
     from optuna_sotl import SoTLSuccessiveHalvingPruner
 
@@ -182,6 +183,11 @@ def _pruner(config: dict[str, Any]) -> optuna.pruners.BasePruner:
     if config.get("pruner", "sotl") == "sha":
         return SoTLSuccessiveHalvingPruner(
             min_resource=1, reduction_factor=2, estimator=SoTLE(1), spare_share=spare_share
+        )
+    if config.get("pruner") == "hyperband":
+        return SoTLHyperbandPruner(
+            min_resource=1, max_resource=N_EPOCHS, reduction_factor=2, estimator=SoTLE(1),
+            spare_share=spare_share,
         )
     return SoTLPruner(
         # Overridden only to check that the tests' decision check catches a wrong pruner.

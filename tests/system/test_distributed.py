@@ -288,11 +288,12 @@ def test_many_workers_share_one_study(shared, tmp_path: pathlib.Path) -> None:
     assert check_pruning_decisions(trials, events) >= len(trials)
 
 
-@pytest.mark.parametrize("pruner", ["sotl", "sha"])
+@pytest.mark.parametrize("pruner", ["sotl", "sha", "hyperband"])
 def test_workers_spare_trials_until_they_took_the_share(
     shared, tmp_path: pathlib.Path, pruner: str
 ) -> None:
-    """Sparing by a share (SoTLPruner's default, SoTLSuccessiveHalvingPruner's spare_share),
+    """Sparing by a share (the spare_share of SoTLPruner, SoTLSuccessiveHalvingPruner and
+    SoTLHyperbandPruner, whose share counts every bracket),
     decided by several processes: each trial's choice is made once and stored, a spared trial
     (its losses are finite) is never pruned, and the spared epochs overshoot the share by at most
     what the trials running at the last spared decision, one per worker, trained after it."""

@@ -79,6 +79,7 @@ KINDS = {
     "sotl-cal-even-sotl": PRUNERS["sotl-cal-even-sotl"],
     # SoTLHyperbandPruner() as users get it: the metric prior, calibrated per bracket.
     "sotl-hyperband-default": PRUNERS["sotl-hyperband"],
+    "sotl-hyperband-unspared": PRUNERS["sotl-hyperband-unspared"],
     # Spared trials (never pruned on a finite loss), calibrated and not.
     "sotl-spare4": PrunerSpec("sotl", (("spare_every", 4), ("spare_share", 0.0))),
     "sotl-sum-spare3": PrunerSpec(
@@ -179,7 +180,7 @@ def test_self_calibrating_replay_is_not_sotl_e(subset, kind: str) -> None:
     [("sotl-spare4", "sotl-unspared"), ("median-spare4", "median"),
      ("sotl-share25", "sotl-unspared"),
      ("median-share25", "median"), ("sotl-sha-share25", "sotl-sha"), ("sha-share25", "sha"),
-     ("sotl-hyperband-share25", "sotl-hyperband-default")],
+     ("sotl-hyperband-share25", "sotl-hyperband-unspared")],
 )
 def test_spared_trials_are_never_pruned_and_change_the_search(subset, kind, alone) -> None:
     # The differential tests of sparing kinds mean something only if sparing kept trials that

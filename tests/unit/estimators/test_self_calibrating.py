@@ -179,8 +179,10 @@ def test_invalid_min_calibration_trials(value, error) -> None:
         lambda estimator: SoTLSuccessiveHalvingPruner(
             min_resource=1, reduction_factor=2, estimator=estimator
         ),
+        # Unspared, as the successive halving: the test is about the rung's ranking.
         lambda estimator: SoTLHyperbandPruner(
-            min_resource=1, max_resource=1, reduction_factor=2, estimator=estimator
+            min_resource=1, max_resource=1, reduction_factor=2, estimator=estimator,
+            spare_share=0.0,
         ),
     ],
     ids=["successive-halving", "hyperband"],
@@ -284,7 +286,7 @@ def test_resample_ranks_are_each_resamples_own() -> None:
     [
         lambda **kwargs: SoTLSuccessiveHalvingPruner(min_resource=1, reduction_factor=2, **kwargs),
         lambda **kwargs: SoTLHyperbandPruner(
-            min_resource=1, max_resource=1, reduction_factor=2, **kwargs
+            min_resource=1, max_resource=1, reduction_factor=2, spare_share=0.0, **kwargs
         ),
     ],
     ids=["successive-halving", "hyperband"],

@@ -76,7 +76,8 @@ def test_brackets_are_optunas(resources) -> None:
 def _bracket_decisions(study: optuna.Study) -> list[tuple[bool, bool, bool]]:
     """For candidates at every rung step: the Hyperband decision on ``study``, that of a
     successive halving over in-memory copies of the candidate's bracket, and over all trials."""
-    pruner = SoTLHyperbandPruner(1, 9, 2)
+    # Unspared: a spared candidate would go on whatever its bracket holds.
+    pruner = SoTLHyperbandPruner(1, 9, 2, spare_share=0.0)
     assert pruner.n_brackets == 4
     # In-memory copies, so that only the pruner under test reads the storage.
     everything = optuna.create_study()
@@ -131,7 +132,7 @@ def test_ranking_within_the_bracket_changes_decisions() -> None:
 
 def test_a_nan_prunes_in_every_bracket_and_a_good_loss_goes_on() -> None:
     study = optuna.create_study(study_name="nan")
-    pruner = SoTLHyperbandPruner(1, 27, 3)
+    pruner = SoTLHyperbandPruner(1, 27, 3, spare_share=0.0)  # hand-made, unstored candidates
     brackets = {pruner.bracket_of(study, n): n for n in range(200)}
     assert sorted(brackets) == [0, 1, 2, 3]
     for number in brackets.values():
@@ -141,7 +142,7 @@ def test_a_nan_prunes_in_every_bracket_and_a_good_loss_goes_on() -> None:
 
 
 def test_auto_max_resource_waits_for_a_complete_trial() -> None:
-    pruner = SoTLHyperbandPruner(min_resource=1, reduction_factor=3)
+    pruner = SoTLHyperbandPruner(min_resource=1, reduction_factor=3, spare_share=0.0)
     study = optuna.create_study(study_name="auto")
     assert pruner.n_brackets is None
     assert {pruner.bracket_of(study, n) for n in range(50)} == {0}
@@ -240,7 +241,10 @@ def test_optimize_matches_optunas_decisions_in_minimize(make_study) -> None:
         for n in range(10)
     ]
     params = {"min_resource": 1, "max_resource": 9, "reduction_factor": 2}
-    study = make_study(direction="maximize", pruner=SoTLHyperbandPruner(**params))
+    # Unspared, since Optuna's pruner does not spare.
+    study = make_study(
+        direction="maximize", pruner=SoTLHyperbandPruner(**params, spare_share=0.0)
+    )
     study.optimize(_lockstep.lockstep_objective(curves, wait=False), n_trials=len(curves))
     reference = optuna.create_study(
         study_name=study.study_name, pruner=optuna.pruners.HyperbandPruner(**params)
