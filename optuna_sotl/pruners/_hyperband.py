@@ -39,7 +39,8 @@ class SoTLHyperbandPruner(HyperbandPruner):
     trial-to-bracket assignment (a hash of the study name and trial number, so workers agree) are
     those of Optuna's :class:`~optuna.pruners.HyperbandPruner` with the same arguments; a trial is
     ranked only against its bracket, by ``estimator`` (by default the self-calibrating one of
-    :class:`~optuna_sotl.SoTLSuccessiveHalvingPruner`), lower is better in any study direction. As
+    :class:`~optuna_sotl.SoTLSuccessiveHalvingPruner`), lower is better in any study direction.
+    By default a fifth of the epochs goes to trials spared from pruning (``spare_share``). As
     with Optuna's pruner, samplers get a study holding only the trial's bracket; this one filters
     ``Study._get_trials`` too, which TPE reads. :meth:`bracket_of` tells a trial's bracket and
     ``study.parent_study`` gives the whole study.
