@@ -88,10 +88,13 @@ Pruners compared (random sampling): `none`; Optuna's `median`, `median-w5`, `sha
 `hyperband` and the shapes `sha-auto-e2`, `sha-auto-e3`, `sha-r{1,2}-e{2,3,4}`, all fed `val_acc`
 (regularised evolution, about ten times the cost per run: `none`, `median`, `sha`, `hyperband`,
 `sha-auto-e2`, `sha-auto-e3`, `sha-r1-e4`); this
-package's defaults `sotl` (`SoTLPruner()`), `sotl-sha` (`SoTLSuccessiveHalvingPruner()`) and
-`sotl-hyperband` (`SoTLHyperbandPruner(min_resource=1, reduction_factor=3)`), and the rung
-pruners' previous defaults with SoTL-E rungs, `sotl-sha-auto-e3` (factor 3) and
-`sotl-hyperband-sotl-e` (random sampling only). Nothing was tuned on these sets: the current
+package's defaults `sotl` (`SoTLPruner()`: the self-calibrating estimator over SoTL, sparing a
+fifth of the epochs), `sotl-sha` (`SoTLSuccessiveHalvingPruner()`) and `sotl-hyperband`
+(`SoTLHyperbandPruner(min_resource=1, reduction_factor=3)`, sparing a fifth of the epochs),
+`sotl-sotl` (`SoTLPruner(estimator=SoTL())`, the estimator of earlier versions, spared as the
+default is), and the rung pruners' defaults before the self-calibrating estimator, with SoTL-E
+rungs: `sotl-sha-auto-e3` (factor 3) and `sotl-hyperband-sotl-e` (random sampling only; it
+spares as the Hyperband default does). Nothing was tuned on these sets: the current
 defaults were chosen among candidates on SpikeNAS and on 100-seed runs here
 ([heldout_defaults_digits_nb201.md](heldout_defaults_digits_nb201.md),
 [heldout_defaults_tabular_mlp.md](heldout_defaults_tabular_mlp.md)), which this 200-seed run
@@ -102,12 +105,14 @@ zero, tie otherwise.
 """
 # Measured when the committed results were made (the sets are fixed by their seed).
 RUN_NOTES = [
-    "Curve sets made by `benchmarks/make_heldout_curves.py` (seed 2026), one thread each, the two "
-    "runs side by side under nice 5 on this 2-core machine: digits-nb201, 216 architectures x 30 "
-    "epochs, 10.7 min wall; tabular-mlp, 432 x 40 epochs, 5.6 min wall. `train_seconds` in the "
-    "files is wall time under that contention",
-    "Searches: `bench_search.py --jobs 1` under nice 15, seeds 0..199 for every configuration of "
-    "both samplers on both sets; the half-budget tables read the same runs at half the budget",
+    "Curve sets made by `benchmarks/make_heldout_curves.py` (seed 2026), one thread each: "
+    "digits-nb201, 216 architectures x 30 epochs; tabular-mlp, 432 x 40 epochs. Rebuilt for "
+    "this run on an AMD EPYC machine (the first build was on an Intel Xeon): the files' SHA-256 "
+    "differ through `train_seconds` (wall time), but replaying `heldout_sha_*.md`'s 200-seed "
+    "command on them reproduces its CSV to the last digit (`heldout_sha_rebuild_*.md`)",
+    "Searches: `bench_search.py --jobs 1` under nice 10, the two sets side by side on 2 cores, "
+    "seeds 0..199 for every configuration of both samplers on both sets; the half-budget tables "
+    "read the same runs at half the budget",
     "Nothing was fitted to these sets. The loader, the replay and its regularised evolution took "
     "the non-NB201 spaces unchanged; tests/unit/curves/test_replay_spaces.py checks the replay "
     "against the real sampler on a space of 4, 2, 1 and 3 choices",

@@ -84,7 +84,8 @@ def _pruners() -> dict[str, PrunerSpec]:
     pruners["sotl-hyperband-unspared"] = PrunerSpec(
         "sotl-hyperband", (("min_resource", 1), ("reduction_factor", 3), ("spare_share", 0.0))
     )
-    # Hyperband with SoTL-E, its default until 0598e7e.
+    # Hyperband with SoTL-E, its default estimator until 0598e7e (sparing as the default does
+    # since spare_share=0.2 became its default; unspared before).
     pruners["sotl-hyperband-sotl-e"] = PrunerSpec(
         "sotl-hyperband", (("min_resource", 1), ("reduction_factor", 3), ("estimator", "sotl-e"))
     )
