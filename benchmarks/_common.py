@@ -10,6 +10,8 @@ import shlex
 import subprocess
 import sys
 
+import numpy as np
+
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "benchmarks", "results")
@@ -118,3 +120,13 @@ def header(title: str, extra: list[str] | None = None) -> str:
 def results_path(name: str) -> str:
     os.makedirs(RESULTS, exist_ok=True)
     return os.path.join(RESULTS, name)
+
+
+def paired_ci_text(diff: np.ndarray, rng: np.random.Generator) -> str:
+    """``mean [low, high]`` of paired differences with a 95 % bootstrap CI over them (5000
+    resamples), in bold when the CI excludes 0: the cell the diagnosis tables print."""
+    diff = np.asarray(diff, dtype=float)
+    draws = rng.integers(0, diff.size, size=(5000, diff.size))
+    low, high = np.percentile(diff[draws].mean(axis=1), [2.5, 97.5])
+    text = f"{diff.mean():+.3f} [{low:+.3f}, {high:+.3f}]"
+    return f"**{text}**" if low > 0 or high < 0 else text

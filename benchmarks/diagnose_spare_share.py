@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import paired_ci_text  # noqa: E402
 from _common import results_path  # noqa: E402
 from spare_report import saved_runs  # noqa: E402
 
@@ -93,13 +94,6 @@ def _regrets(task: tuple[str, str, int, int]) -> tuple[float, float, float]:
     return float(data.val_regret[last]), float(data.test_regret[last]), float(epochs)
 
 
-def _ci(diff: np.ndarray, rng: np.random.Generator) -> str:
-    means = diff[rng.integers(0, diff.size, size=(5000, diff.size))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    text = f"{diff.mean():+.3f} [{low:+.3f}, {high:+.3f}]"
-    return f"**{text}**" if low > 0 or high < 0 else text
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--share", type=float, default=0.2)
@@ -134,7 +128,7 @@ def main() -> int:
             ("`MedianPruner` by the share − `MedianPruner()`", "median-share", "median"),
         ):
             cells = [
-                _ci(regrets[first][k] - regrets[second][k], rng) for k in (0, 1)
+                paired_ci_text(regrets[first][k] - regrets[second][k], rng) for k in (0, 1)
             ]
             lines.append(f"| {data_set} | {sampler} | {label} | {cells[0]} | {cells[1]} |")
             rows.append({"set": data_set, "sampler": sampler, "comparison": label,

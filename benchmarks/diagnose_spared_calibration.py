@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import DATA_DIR  # noqa: E402
+from _common import paired_ci_text  # noqa: E402
 from _common import results_path  # noqa: E402
 
 from optuna_sotl.curves import _replay_calibration as calibration  # noqa: E402
@@ -119,13 +120,6 @@ def _run(path: str, patched: bool, tasks: list[Any], jobs: int, desc: str) -> np
         return np.array(list(tqdm(pool.imap(_regrets, tasks), total=len(tasks), desc=desc)))
 
 
-def _ci(diff: np.ndarray, rng: np.random.Generator) -> str:
-    means = diff[rng.integers(0, diff.size, size=(5000, diff.size))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    text = f"{diff.mean():+.3f} [{low:+.3f}, {high:+.3f}]"
-    return f"**{text}**" if low > 0 or high < 0 else text
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=100)
@@ -157,7 +151,7 @@ def main() -> int:
                     (f"spared calibration − `{theirs}`", spared_cal, baseline),
                     (f"as built − `{theirs}`", as_built, baseline),
                 ):
-                    cells = [_ci(first[:, k] - second[:, k], rng) for k in (0, 1)]
+                    cells = [paired_ci_text(first[:, k] - second[:, k], rng) for k in (0, 1)]
                     lines.append(f"| {data_set} | {sampler} | `{ours}`: {label} | "
                                  f"{cells[0]} | {cells[1]} |")
                     rows.append({
