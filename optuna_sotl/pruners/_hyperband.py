@@ -178,7 +178,7 @@ class SoTLHyperbandPruner(HyperbandPruner):
             return False
         # Decided here, across brackets and before the brackets are known, so that every trial
         # that reports is counted; the brackets' own pruners do not spare.
-        spared, _ = spared_at_decision(study, trial, 0, self._spare_share)
+        spared, trials = spared_at_decision(study, trial, 0, self._spare_share)
         finite = math.isfinite(trial.intermediate_values[step])
         if not self._brackets:
             self._try_building_brackets(study)
@@ -191,7 +191,8 @@ class SoTLHyperbandPruner(HyperbandPruner):
         def in_same_bracket(other: FrozenTrial) -> bool:
             return self.bracket_of_number(study.study_name, other.number) == bracket
 
-        return self._brackets[bracket].prune_among(study, trial, in_same_bracket)
+        # The study read for the share, if any, is the one the bracket's rung compares.
+        return self._brackets[bracket].prune_among(study, trial, in_same_bracket, trials)
 
     # The two hooks optuna.pruners._filter_study calls to restrict samplers to a bracket.
     def _get_bracket_id(self, study: optuna.Study, trial: FrozenTrial) -> int:

@@ -160,14 +160,17 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
         study: optuna.study.Study,
         trial: FrozenTrial,
         in_same_bracket: Callable[[FrozenTrial], bool] | None,
+        trials: list[FrozenTrial] | None = None,
     ) -> bool:
-        """:meth:`prune` with the rung members restricted to ``in_same_bracket`` (Hyperband's)."""
+        """:meth:`prune` with the rung members restricted to ``in_same_bracket`` (Hyperband's);
+        ``trials``: the study's trials if the caller has just read them."""
         step = trial.last_step
         if step is None:
             return False
         # Decided before anything returns, so that every trial that reports is counted; the
         # study read for it is the one the rung comparison uses.
-        spared, trials = spared_at_decision(study, trial, 0, self._spare_share)
+        spared, read = spared_at_decision(study, trial, 0, self._spare_share)
+        trials = read if read is not None else trials
         if not math.isfinite(trial.intermediate_values[step]):
             return True
         if spared:
