@@ -1,8 +1,7 @@
-"""Paired differences of the ``make -C benchmarks spare``, ``share``, ``sha-share`` and
-``hyperband-share`` runs: does
-sparing help?
+"""Paired differences of the ``make -C benchmarks spare``, ``share``, ``sha-share``,
+``hyperband-share`` and ``sha-prior`` runs: does sparing (or the estimator's prior) help?
 
-    python benchmarks/spare_report.py [--kind spare|share|sha-share|hyperband-share]
+    python benchmarks/spare_report.py [--kind spare|share|sha-share|hyperband-share|sha-prior]
 
 Reads the saved runs ``results/<kind>_<set>_<sampler>_run.pkl`` that ``bench_search.py --name
 <kind>_<set>`` wrote (SpikeNAS and the held-out sets, random sampling and regularised evolution)
@@ -17,7 +16,9 @@ seeds, of
 - ``MedianPruner`` sparing against ``MedianPruner()``;
 - for ``share``, the shares 0.1 and 0.3 against 0.2 where the run has them;
 - for ``sha-share``, the same for ``SoTLSuccessiveHalvingPruner(spare_share=0.2)`` against its
-  default, ``SuccessiveHalvingPruner()`` and ``SuccessiveHalvingPruner`` sparing by the share.
+  default, ``SuccessiveHalvingPruner()`` and ``SuccessiveHalvingPruner`` sparing by the share;
+- for ``sha-prior``, ``SoTLSuccessiveHalvingPruner()`` (the ``"metric-first"`` prior) against
+  the ``"metric"`` prior and ``SuccessiveHalvingPruner()``.
 """
 
 from __future__ import annotations
@@ -72,6 +73,13 @@ PAIRS = {
         ("unspared − `SuccessiveHalvingPruner()`", "sotl-sha", "sha"),
         ("share 0.1 − share 0.2", "sotl-sha-share10", "sotl-sha-share20"),
     ),
+    # SoTLSuccessiveHalvingPruner()'s estimator prior: "metric-first" (its default since this
+    # comparison) against "metric" (before) and SuccessiveHalvingPruner().
+    "sha-prior": (
+        ("metric-first − `SuccessiveHalvingPruner()`", "sotl-sha", "sha"),
+        ("metric − `SuccessiveHalvingPruner()`", "sotl-sha-cal-metric-e4", "sha"),
+        ("metric-first − metric", "sotl-sha", "sotl-sha-cal-metric-e4"),
+    ),
     # SoTLHyperbandPruner(spare_share=0.2): the same question for Hyperband.
     "hyperband-share": (
         ("share − unspared", "sotl-hyperband-share20", "sotl-hyperband-unspared"),
@@ -85,6 +93,10 @@ SPARING = {
     "share": ("sotl", "median-share20"),
     "sha-share": ("sotl-sha-share20", "sha-share20"),
     "hyperband-share": ("sotl-hyperband-share20",),
+    "sha-prior": (),
+}
+TITLE = {
+    "sha-prior": "Successive halving's estimator prior: paired differences",
 }
 _UNSPARED = (
     ", \"unspared\" `SoTLPruner(spare_share=0)`; both rank by the training loss, `MedianPruner` "
@@ -97,6 +109,11 @@ DESCRIPTION = {
     "sha-share": "`SoTLSuccessiveHalvingPruner(spare_share=0.2)`, \"unspared\" its default "
     "`SoTLSuccessiveHalvingPruner()`; it ranks by the self-calibrating estimator (the metric "
     "until the study shows the loss ranks better), `SuccessiveHalvingPruner` by `val_acc`",
+    "sha-prior": "`SoTLSuccessiveHalvingPruner()` with "
+    "`SelfCalibratingEstimator(prior=\"metric-first\")` (its default since this comparison: the "
+    "metric's weight stays 1 while it ranks the calibration trials better in at least half the "
+    "bootstrap resamples), \"metric\" the same with `prior=\"metric\"` (the default before: the "
+    "weight is that share); `SuccessiveHalvingPruner()` ranks by `val_acc`. No sparing",
     "hyperband-share": "`SoTLHyperbandPruner(min_resource=1, reduction_factor=3, "
     "spare_share=0.2)` (its default since this comparison), \"unspared\" the same with "
     "`spare_share=0`, both with the self-calibrating estimator per bracket; "
@@ -232,7 +249,7 @@ def main() -> int:
     _plot(rows, results_path(f"{kind}.png"))
     command = "" if kind == "spare" else f" --kind {kind}"
     lines = [
-        "# Sparing trials from pruning: paired differences",
+        "# " + TITLE.get(kind, "Sparing trials from pruning: paired differences"),
         "",
         f"- Command: `make -C benchmarks {kind}` (the runs: `{kind}_spikenas.md`, "
         f"`{kind}_digits_nb201.md`, `{kind}_tabular_mlp.md`, each with its exact command, "
@@ -253,7 +270,16 @@ def main() -> int:
             f"| {row['set']} | {row['sampler']} | {row['budget']} ({row['epochs']}) | "
             f"{row['comparison']} | {_cell(row, 'val')} | {_cell(row, 'test')} |"
         )
-    lines += [
+    if SPARING[kind]:
+        lines += _cost_section(kind)
+    with open(results_path(f"{kind}.md"), "w", encoding="utf-8") as file:
+        file.write("\n".join(lines) + "\n")
+    print(results_path(f"{kind}.md"))
+    return 0
+
+
+def _cost_section(kind: str) -> list[str]:
+    return [
         "",
         "## What sparing costs",
         "",
@@ -263,10 +289,6 @@ def main() -> int:
         "",
         *_spared_shares(kind, SHARE_SEEDS),
     ]
-    with open(results_path(f"{kind}.md"), "w", encoding="utf-8") as file:
-        file.write("\n".join(lines) + "\n")
-    print(results_path(f"{kind}.md"))
-    return 0
 
 
 if __name__ == "__main__":

@@ -108,8 +108,11 @@ def _pruners() -> dict[str, PrunerSpec]:
     # The self-calibrating estimator (it adapts the signal to the study): SoTLPruner's defaults,
     # and successive halving at the "auto" first rung.
     # The priors of SelfCalibratingEstimator: "cal" SoTL-E, "cal-even" the rank mean,
-    # "cal-metric" the metric (the rung pruners' default); "-sotl": SoTL as the loss score.
-    for prior, suffix in (("sotl-e", ""), ("even", "-even"), ("metric", "-metric")):
+    # "cal-metric" the metric (Hyperband's default; successive halving's until "cal-mfirst",
+    # "metric-first", became it); "-sotl": SoTL as the loss score.
+    for prior, suffix in (
+        ("sotl-e", ""), ("even", "-even"), ("metric", "-metric"), ("metric-first", "-mfirst")
+    ):
         pruners[f"sotl-cal{suffix}"] = PrunerSpec("sotl", (("estimator", f"auto-{prior}"),))
         pruners[f"sotl-cal{suffix}-sotl"] = PrunerSpec(
             "sotl", (("estimator", f"auto-{prior}+sotl"),)

@@ -55,11 +55,14 @@ class SelfCalibratingEstimator:
             alone when it beats the loss and the rank mean in 90 % of the resamples, a blend up
             to the rank mean as the rank mean beats the loss in 40-70 % of them); it ranks best
             offline when the architectures share one training recipe
-            (``benchmarks/results/calibration.md``). ``"metric"`` (the rung pruners' default):
-            the metric alone, as Optuna's pruners rank, until there is evidence; then the
-            metric's weight is the share of bootstrap resamples in which it ranks the
-            calibration trials better than the training loss. ``"even"``: the same, with ½ (the
-            rank mean) before there is evidence.
+            (``benchmarks/results/calibration.md``). ``"metric"`` (Hyperband's default): the
+            metric alone, as Optuna's pruners rank, until there is evidence; then the metric's
+            weight is the share of bootstrap resamples in which it ranks the calibration trials
+            better than the training loss. ``"even"``: the same, with ½ (the rank mean) before
+            there is evidence. ``"metric-first"`` (successive halving's default): the metric
+            alone until there is evidence and while it ranks better in at least half the
+            resamples; then its weight is twice that share, so the loss gains weight only as
+            the evidence turns against the metric.
         loss_estimator:
             The training-loss score blended with the metric; default ``SoTLE(1)``.
     """

@@ -40,10 +40,10 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
     Optuna's :class:`~optuna.pruners.SuccessiveHalvingPruner` (`Li et al., 2020
     <https://arxiv.org/abs/1810.05934>`__) with the same arguments, but a rung ranks trials by
     ``estimator``, lower is better in any study direction. The default, a
-    :class:`~optuna_sotl.SelfCalibratingEstimator` with ``prior="metric"``, ranks by the validation
-    metric the reporter stored (as Optuna's pruner does) until the study's own trials show that the
-    training loss ranks better, and blends the two by that evidence; without a metric it ranks by
-    SoTL-E. Rung ``k`` is at step
+    :class:`~optuna_sotl.SelfCalibratingEstimator` with ``prior="metric-first"``, ranks by the
+    validation metric the reporter stored (as Optuna's pruner does) until the study's own trials
+    show that the training loss ranks better, and then gives the loss weight as that evidence
+    grows; without a metric it ranks by SoTL-E. Rung ``k`` is at step
     ``min_resource * reduction_factor ** (min_early_stopping_rate + k)``; a trial that reports it
     is promoted if it ranks in the best ``1 / reduction_factor`` of the trials that reported it
     (complete, pruned or running, itself included; ties are promoted), or is the best while the
@@ -96,7 +96,9 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
         estimator:
             A training-loss estimator from :mod:`optuna_sotl.estimators` or a
             :class:`~optuna_sotl.SelfCalibratingEstimator` (default
-            ``SelfCalibratingEstimator(prior="metric")``).
+            ``SelfCalibratingEstimator(prior="metric-first")``; ``prior="metric"``, the default
+            before, lost to Optuna's pruner on a held-out tabular set with random sampling,
+            ``benchmarks/results/sha-prior.md``).
         spare_share:
             Never prune a trial on a finite loss when, at its first decision, the trials so
             spared have taken less than this share of the epochs the study's trials reported
@@ -129,7 +131,7 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
                 f"bootstrap_count={bootstrap_count}."
             )
         self._estimator = check_pruning_estimator(
-            SelfCalibratingEstimator(prior="metric") if estimator is None else estimator
+            SelfCalibratingEstimator(prior="metric-first") if estimator is None else estimator
         )
         self._spare_share = check_spare_share(spare_share)
         # Rung members' scores, so that a call scores only what is new (see _score_index).
