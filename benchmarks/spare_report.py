@@ -143,10 +143,10 @@ def saved_runs(kind: str = "spare", quiet: bool = False) -> Iterator[tuple[str, 
             yield data_set, sampler, result
 
 
-def _rows(kind: str) -> list[dict[str, object]]:
+def _rows(kind: str, name: str) -> list[dict[str, object]]:
     rng = np.random.default_rng(0)
     rows: list[dict[str, object]] = []
-    for data_set, sampler, result in saved_runs(kind):
+    for data_set, sampler, result in saved_runs(name):
         names = [config.pruner_name for config in result.configs]
         for fraction, g in (("1/2", result.grid.size // 2 - 1), ("all", -1)):
             for label, config, baseline in PAIRS[kind]:
@@ -238,21 +238,29 @@ def _plot(rows: list[dict[str, object]], path: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kind", choices=sorted(PAIRS), default="spare")
-    kind = parser.parse_args().kind
-    rows = _rows(kind)
+    parser.add_argument(
+        "--name", default=None,
+        help="the runs' and the report's file stem when not the kind's (another build)",
+    )
+    args = parser.parse_args()
+    kind, name = args.kind, args.name or args.kind
+    rows = _rows(kind, name)
     if not rows:
         return 2
-    with open(results_path(f"{kind}.csv"), "w", newline="", encoding="utf-8") as file:
+    with open(results_path(f"{name}.csv"), "w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    _plot(rows, results_path(f"{kind}.png"))
-    command = "" if kind == "spare" else f" --kind {kind}"
+    _plot(rows, results_path(f"{name}.png"))
+    command = ("" if kind == "spare" else f" --kind {kind}") + (
+        f" --name {name}" if name != kind else ""
+    )
+    target = "sha-prior-second-build" if kind == "sha-prior" and name != kind else kind
     lines = [
         "# " + TITLE.get(kind, "Sparing trials from pruning: paired differences"),
         "",
-        f"- Command: `make -C benchmarks {kind}` (the runs: `{kind}_spikenas.md`, "
-        f"`{kind}_digits_nb201.md`, `{kind}_tabular_mlp.md`, each with its exact command, "
+        f"- Command: `make -C benchmarks {target}` (the runs: `{name}_spikenas.md` where there "
+        f"is one, `{name}_digits_nb201.md`, `{name}_tabular_mlp.md`, each with its exact command, "
         f"machine and data SHA-256), then `python benchmarks/spare_report.py{command}`",
         f"- Seeds: {sorted({int(r['seeds']) for r in rows})} per configuration, paired (seed k "
         "proposes the same first architecture under every pruner); 95 % bootstrap CI over seeds "
@@ -260,7 +268,7 @@ def main() -> int:
         f"- Δ in points of regret, first − second: below 0 the first is better. \"{kind}\" is "
         f"{DESCRIPTION[kind]}",
         "",
-        f"![paired differences]({kind}.png)",
+        f"![paired differences]({name}.png)",
         "",
         "| set | sampler | budget | comparison | Δ val | Δ test |",
         "|---|---|---|---|---|---|",
@@ -272,9 +280,9 @@ def main() -> int:
         )
     if SPARING[kind]:
         lines += _cost_section(kind)
-    with open(results_path(f"{kind}.md"), "w", encoding="utf-8") as file:
+    with open(results_path(f"{name}.md"), "w", encoding="utf-8") as file:
         file.write("\n".join(lines) + "\n")
-    print(results_path(f"{kind}.md"))
+    print(results_path(f"{name}.md"))
     return 0
 
 

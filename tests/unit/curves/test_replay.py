@@ -77,6 +77,8 @@ KINDS = {
     "sotl-hyperband-cal": PRUNERS["sotl-hyperband-cal"],
     "sotl-hyperband-cal-even": PRUNERS["sotl-hyperband-cal-even"],
     "sotl-cal-even-sotl": PRUNERS["sotl-cal-even-sotl"],
+    # SoTLSuccessiveHalvingPruner()'s estimator before the "metric-first" prior ("sotl-sha").
+    "sotl-sha-cal-metric-e4": PRUNERS["sotl-sha-cal-metric-e4"],
     # SoTLHyperbandPruner() as users get it: the metric prior, calibrated per bracket.
     "sotl-hyperband-default": PRUNERS["sotl-hyperband"],
     "sotl-hyperband-unspared": PRUNERS["sotl-hyperband-unspared"],
@@ -104,7 +106,7 @@ KINDS = {
 CALIBRATING = (
     "sotl-sha-cal-e3", "sotl-sha-cal-e4", "sotl-cal", "sotl-sha-cal-even-e3",
     "sotl-sha-cal-even-e4", "sotl-cal-even", "sotl-hyperband-cal", "sotl-hyperband-cal-even",
-    "sotl-cal-even-sotl", "sotl-hyperband-default",
+    "sotl-cal-even-sotl", "sotl-hyperband-default", "sotl-sha", "sotl-sha-cal-metric-e4",
 )
 
 

@@ -62,6 +62,38 @@ def test_even_prior_weighs_the_metric_by_the_evidence() -> None:
     assert choose_signal(noise, gaps, target, prior="even").signal == SOTL_E
 
 
+def test_metric_first_prior_keeps_the_metric_until_the_evidence_turns() -> None:
+    target = np.arange(30, dtype=float)
+    exact, noise = target + 100.0, noisy(np.zeros(30), 1.0, 0)
+    assert choose_signal(exact, noise, target, prior="metric-first").signal == SOTL_E
+    assert choose_signal(noise, exact, target, prior="metric-first").signal == VAL_METRIC
+    for sotl_scale, metric_scale, seed in ((8.0, 8.0, 21), (9.0, 8.0, 9), (6.0, 9.0, 3)):
+        sotl_e, metric = noisy(target, sotl_scale, seed), noisy(target, metric_scale, seed + 1)
+        first = choose_signal(sotl_e, metric, target, prior="metric-first")
+        shared = choose_signal(sotl_e, metric, target, prior="metric")
+        # The same evidence as the "metric" prior; the weight is twice its share, at most 1.
+        assert first.p_val_metric == shared.metric_weight
+        assert first.metric_weight == min(1.0, 2.0 * shared.metric_weight)
+    # A metric that ranks worse than the loss in most resamples loses weight, not all of it.
+    leaning = choose_signal(
+        noisy(target, 6.0, 3), noisy(target, 9.0, 4), target, prior="metric-first"
+    )
+    assert 0.0 < leaning.metric_weight < 1.0, leaning
+    # No evidence: the metric alone; no metric: SoTL-E.
+    assert choose_signal(noise[:9], exact[:9], target[:9], prior="metric-first").signal == (
+        VAL_METRIC
+    )
+    assert choose_signal(noise, None, target, prior="metric-first").signal == SOTL_E
+
+
+def test_successive_halving_defaults_to_the_metric_first_prior() -> None:
+    estimator = SoTLSuccessiveHalvingPruner().estimator
+    assert isinstance(estimator, SelfCalibratingEstimator)
+    assert estimator.prior == "metric-first"
+    hyperband = SoTLHyperbandPruner().estimator
+    assert isinstance(hyperband, SelfCalibratingEstimator) and hyperband.prior == "metric"
+
+
 @pytest.mark.parametrize("prior, error", [("odd", ValueError), (None, TypeError)])
 def test_invalid_prior(prior, error) -> None:
     with pytest.raises(error, match="prior"):
@@ -142,7 +174,9 @@ def test_the_pruner_follows_the_signal_that_ranked_completed_trials(make_study, 
     assert not running(loss=5.0, metric=best_metric).should_prune()
 
 
-@pytest.mark.parametrize("prior, pruned", [("sotl-e", False), ("metric", True)])
+@pytest.mark.parametrize(
+    "prior, pruned", [("sotl-e", False), ("metric", True), ("metric-first", True)]
+)
 def test_too_few_completed_trials_keep_the_prior(make_study, prior: str, pruned: bool) -> None:
     study = make_study(
         direction="maximize",
@@ -293,7 +327,7 @@ def test_resample_ranks_are_each_resamples_own() -> None:
 )
 def test_the_rung_pruners_rank_by_the_metric_until_the_study_shows_otherwise(make_pruner) -> None:
     assert isinstance(make_pruner().estimator, SelfCalibratingEstimator)
-    assert make_pruner().estimator.prior == "metric"
+    assert make_pruner().estimator.prior in ("metric", "metric-first")
 
     def candidate_survives(**kwargs) -> bool:
         study = optuna.create_study(direction="maximize", pruner=make_pruner(**kwargs))
@@ -317,7 +351,7 @@ def test_the_rung_pruners_rank_by_the_metric_until_the_study_shows_otherwise(mak
 
 def test_default_successive_halving_shape_is_optunas() -> None:
     assert "reduction_factor=4" in repr(SoTLSuccessiveHalvingPruner())
-    assert "prior='metric'" in repr(SoTLSuccessiveHalvingPruner())
+    assert "prior='metric-first'" in repr(SoTLSuccessiveHalvingPruner())
 
 
 def test_one_estimator_shared_by_two_studies_makes_each_studys_own_choice() -> None:
