@@ -160,8 +160,9 @@ def _plot(configs: list[str], picks: np.ndarray, data: ReplayData, path: str) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(configs), figsize=(4.2 * len(configs), 4), sharex=True, sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(configs), figsize=(4.2 * len(configs), 4), sharex=True, sharey=True, squeeze=False
+    )
     for ax, config, chosen in zip(axes[0], configs, picks):
         counts = collections.Counter(chosen.tolist())
         rows = np.array(sorted(counts))
