@@ -1,7 +1,7 @@
 """Paired differences of the ``make -C benchmarks spare``, ``share``, ``sha-share``,
 ``hyperband-share`` and ``sha-prior`` runs: does sparing (or the estimator's prior) help?
 
-    python benchmarks/spare_report.py [--kind spare|share|sha-share|hyperband-share|sha-prior]
+    python benchmarks/spare_report.py [--kind KIND] [--name STEM]
 
 Reads the saved runs ``results/<kind>_<set>_<sampler>_run.pkl`` that ``bench_search.py --name
 <kind>_<set>`` wrote (SpikeNAS and the held-out sets, random sampling and regularised evolution)
@@ -18,7 +18,9 @@ seeds, of
 - for ``sha-share``, the same for ``SoTLSuccessiveHalvingPruner(spare_share=0.2)`` against its
   default, ``SuccessiveHalvingPruner()`` and ``SuccessiveHalvingPruner`` sparing by the share;
 - for ``sha-prior``, ``SoTLSuccessiveHalvingPruner()`` (the ``"metric-first"`` prior) against
-  the ``"metric"`` prior and ``SuccessiveHalvingPruner()``.
+  the ``"metric"`` prior and ``SuccessiveHalvingPruner()``;
+- for ``defaults`` (``--name defaults-seed7``: the second build of the held-out sets), each
+  default against Optuna's counterpart.
 """
 
 from __future__ import annotations
@@ -80,6 +82,12 @@ PAIRS = {
         ("metric − `SuccessiveHalvingPruner()`", "sotl-sha-cal-metric-e4", "sha"),
         ("metric-first − metric", "sotl-sha", "sotl-sha-cal-metric-e4"),
     ),
+    # Every default against Optuna's counterpart (a second build of the held-out sets).
+    "defaults": (
+        ("`SoTLPruner()` − `MedianPruner()`", "sotl", "median"),
+        ("`SoTLSuccessiveHalvingPruner()` − `SuccessiveHalvingPruner()`", "sotl-sha", "sha"),
+        ("`SoTLHyperbandPruner()` − `HyperbandPruner`", "sotl-hyperband", "hyperband"),
+    ),
     # SoTLHyperbandPruner(spare_share=0.2): the same question for Hyperband.
     "hyperband-share": (
         ("share − unspared", "sotl-hyperband-share20", "sotl-hyperband-unspared"),
@@ -94,9 +102,11 @@ SPARING = {
     "sha-share": ("sotl-sha-share20", "sha-share20"),
     "hyperband-share": ("sotl-hyperband-share20",),
     "sha-prior": (),
+    "defaults": (),
 }
 TITLE = {
     "sha-prior": "Successive halving's estimator prior: paired differences",
+    "defaults": "The defaults against Optuna's pruners: paired differences",
 }
 _UNSPARED = (
     ", \"unspared\" `SoTLPruner(spare_share=0)`; both rank by the training loss, `MedianPruner` "
@@ -114,6 +124,9 @@ DESCRIPTION = {
     "metric's weight stays 1 while it ranks the calibration trials better in at least half the "
     "bootstrap resamples), \"metric\" the same with `prior=\"metric\"` (the default before: the "
     "weight is that share); `SuccessiveHalvingPruner()` ranks by `val_acc`. No sparing",
+    "defaults": "this version's defaults (`SoTLHyperbandPruner` and `HyperbandPruner` with "
+    "`min_resource=1, reduction_factor=3`, Optuna's set-up for 100 epochs) against Optuna's "
+    "pruners fed `val_acc`",
     "hyperband-share": "`SoTLHyperbandPruner(min_resource=1, reduction_factor=3, "
     "spare_share=0.2)` (its default since this comparison), \"unspared\" the same with "
     "`spare_share=0`, both with the self-calibrating estimator per bracket; "
@@ -255,7 +268,9 @@ def main() -> int:
     command = ("" if kind == "spare" else f" --kind {kind}") + (
         f" --name {name}" if name != kind else ""
     )
-    target = "sha-prior-second-build" if kind == "sha-prior" and name != kind else kind
+    target = {"sha-prior": "sha-prior-second-build", "defaults": "heldout-second-build"}.get(
+        kind, kind
+    ) if name != kind else kind
     lines = [
         "# " + TITLE.get(kind, "Sparing trials from pruning: paired differences"),
         "",
