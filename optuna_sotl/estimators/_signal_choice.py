@@ -61,8 +61,8 @@ class SignalChoice:
     SoTL-E itself, 1 the metric itself, ½ the rank mean. ``p_rank_mean`` is the share of
     bootstrap resamples in which the rank mean ranked the calibration trials better than SoTL-E;
     ``p_val_metric`` the share in which the validation metric ranked them better than both (under
-    the metric and even priors: better than SoTL-E, ties half). Both are NaN when no comparison
-    was made (too few trials, no validation metric, a constant target).
+    the metric, even and metric-first priors: better than SoTL-E, ties half). Both are NaN when
+    no comparison was made (too few trials, no validation metric, a constant target).
     """
 
     metric_weight: float
