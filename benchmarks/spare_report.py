@@ -104,6 +104,8 @@ SPARING = {
     "sha-prior": (),
     "defaults": (),
 }
+# The make targets that write a kind's runs under another stem (a second build of the sets).
+SECOND_BUILD_TARGETS = {"sha-prior": "sha-prior-second-build", "defaults": "heldout-second-build"}
 TITLE = {
     "sha-prior": "Successive halving's estimator prior: paired differences",
     "defaults": "The defaults against Optuna's pruners: paired differences",
@@ -141,15 +143,24 @@ def _ci(diff: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def saved_runs(kind: str = "spare", quiet: bool = False) -> Iterator[tuple[str, str, Any]]:
-    """``(set, sampler, SearchResult)`` of every saved run of ``make -C benchmarks <kind>``."""
+def make_target(kind: str, name: str) -> str:
+    """The ``make -C benchmarks`` target that writes the runs of ``kind`` stored as ``name``."""
+    return kind if name == kind else SECOND_BUILD_TARGETS.get(kind, kind)
+
+
+def saved_runs(
+    kind: str = "spare", quiet: bool = False, name: str | None = None
+) -> Iterator[tuple[str, str, Any]]:
+    """``(set, sampler, SearchResult)`` of every saved run of ``make -C benchmarks <kind>``
+    (stored under the stem ``name``, the kind's own by default)."""
+    name = name or kind
     for data_set in SETS:
         for sampler in SAMPLERS_RUN:
-            path = results_path(f"{kind}_{data_set}_{sampler}_run.pkl")
+            path = results_path(f"{name}_{data_set}_{sampler}_run.pkl")
             if not os.path.exists(path):
                 if not quiet:
-                    print(f"missing {path}: run `make -C benchmarks {kind}` first",
-                          file=sys.stderr)
+                    print(f"missing {path}: run `make -C benchmarks {make_target(kind, name)}` "
+                          "first", file=sys.stderr)
                 continue
             with open(path, "rb") as file:
                 result, _, _ = pickle.load(file)
@@ -159,7 +170,7 @@ def saved_runs(kind: str = "spare", quiet: bool = False) -> Iterator[tuple[str, 
 def _rows(kind: str, name: str) -> list[dict[str, object]]:
     rng = np.random.default_rng(0)
     rows: list[dict[str, object]] = []
-    for data_set, sampler, result in saved_runs(name):
+    for data_set, sampler, result in saved_runs(kind, name=name):
         names = [config.pruner_name for config in result.configs]
         for fraction, g in (("1/2", result.grid.size // 2 - 1), ("all", -1)):
             for label, config, baseline in PAIRS[kind]:
@@ -268,15 +279,13 @@ def main() -> int:
     command = ("" if kind == "spare" else f" --kind {kind}") + (
         f" --name {name}" if name != kind else ""
     )
-    target = {"sha-prior": "sha-prior-second-build", "defaults": "heldout-second-build"}.get(
-        kind, kind
-    ) if name != kind else kind
     lines = [
         "# " + TITLE.get(kind, "Sparing trials from pruning: paired differences"),
         "",
-        f"- Command: `make -C benchmarks {target}` (the runs: `{name}_spikenas.md` where there "
-        f"is one, `{name}_digits_nb201.md`, `{name}_tabular_mlp.md`, each with its exact command, "
-        f"machine and data SHA-256), then `python benchmarks/spare_report.py{command}`",
+        f"- Command: `make -C benchmarks {make_target(kind, name)}` (the runs: "
+        f"`{name}_spikenas.md` where there is one, `{name}_digits_nb201.md`, "
+        f"`{name}_tabular_mlp.md`, each with its exact command, machine and data SHA-256), "
+        f"then `python benchmarks/spare_report.py{command}`",
         f"- Seeds: {sorted({int(r['seeds']) for r in rows})} per configuration, paired (seed k "
         "proposes the same first architecture under every pruner); 95 % bootstrap CI over seeds "
         f"({N_BOOTSTRAP} resamples); bold: the CI excludes 0",
