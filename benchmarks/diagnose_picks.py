@@ -11,7 +11,9 @@ the difference rests on a few architectures whose validation results are (nearly
 diagnosis (not in the package) replays each configuration on the same seeds, records every
 seed's pick, and writes ``results/<name>.md``, ``.csv`` (one row per configuration and picked
 architecture) and ``.png`` (each architecture's val and test regret, sized by how often it was
-picked). It checks that its picks give the regrets ``bench_search.py`` reports.
+picked). It checks that its picks give the regrets ``bench_search.py`` reports. It also says
+what each configuration did with the file's best architecture: completed it, pruned it (at
+which step, and whether its metric was in a dip there) or never proposed it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from optuna_sotl.curves import load_curves  # noqa: E402
 from optuna_sotl.curves._replay import fast_replay  # noqa: E402
 from optuna_sotl.curves._replay import ReplayData  # noqa: E402
 from optuna_sotl.curves._replay_data import COMPLETE  # noqa: E402
+from optuna_sotl.curves._replay_data import PRUNED  # noqa: E402
 from optuna_sotl.curves._search import budget_grid  # noqa: E402
 from optuna_sotl.curves._search import trace_of_log  # noqa: E402
 from optuna_sotl.curves._search_configs import PRUNERS  # noqa: E402
@@ -79,12 +82,15 @@ def main() -> int:
     grid = budget_grid(args.budget)
 
     picks = np.empty((len(configs), args.seeds), dtype=np.int64)
+    best_row = int(np.argsort(data.val_regret, kind="stable")[0])
+    fates: list[list[tuple[str, int]]] = [[] for _ in configs]
     for c, config in enumerate(configs):
         for seed in tqdm(range(args.seeds), desc=config, unit="seed"):
             log = fast_replay(
                 data, SAMPLERS[args.sampler], PRUNERS[config], seed, budget=args.budget, log=True
             ).log
             picks[c, seed] = pick_of_log(data, log)
+            fates[c].append(_fate(best_row, log))
             test, val, _ = trace_of_log(data, log, args.budget, grid)
             # The same pick as the search's regrets, or this diagnosis explains something else.
             assert math.isclose(val[-1], data.val_regret[picks[c, seed]], abs_tol=1e-9)
@@ -127,6 +133,7 @@ def main() -> int:
         lines.append(
             f"| {row} | {data.val_regret[row]:.3f} | {data.test_regret[row]:.3f} | {shares} |"
         )
+    lines += _fate_section(configs, fates, best_row, data)
     lines += ["", "## Each configuration's most frequent picks", ""]
     rows_out: list[dict[str, object]] = []
     for c, config in enumerate(configs):
@@ -152,6 +159,52 @@ def main() -> int:
         file.write("\n".join(lines))
     print(results_path(f"{name}.md"))
     return 0
+
+
+def _fate(row: int, log: list[tuple[int, int, int]]) -> tuple[str, int]:
+    """What a study did with ``row``: ``("completed", -1)``, ``("pruned", step)`` (every time it
+    was proposed; the first pruning step) or ``("not proposed", -1)``."""
+    steps = [last for r, state, last in log if r == row and state in (COMPLETE, PRUNED)]
+    if any(state == COMPLETE for r, state, _ in log if r == row):
+        return "completed", -1
+    if steps:
+        return "pruned", steps[0]
+    return "not proposed", -1
+
+
+def _fate_section(
+    configs: list[str], fates: list[list[tuple[str, int]]], row: int, data: ReplayData
+) -> list[str]:
+    """Table lines: how often each configuration completed, pruned or never proposed the file's
+    best architecture by final validation metric, and where it pruned it: the metric there
+    against the best the architecture had reported so far (Optuna's percentile pruners compare
+    that best; a dip of one epoch does not prune there)."""
+    sign = 1.0 if data.higher else -1.0
+    lines = [
+        "",
+        f"## What each configuration did with the best architecture (row {row})",
+        "",
+        "Pruned: every time it was proposed. The metric at the pruning step against its best "
+        "so far, in points (below 0: a dip).",
+        "",
+        "| configuration | completed | pruned | not proposed | most frequent pruning steps "
+        "(share of seeds; metric − best so far) |",
+        "|---|---|---|---|---|",
+    ]
+    for config, fate in zip(configs, fates):
+        kinds = collections.Counter(kind for kind, _ in fate)
+        steps = collections.Counter(step for kind, step in fate if kind == "pruned")
+        where = ", ".join(
+            f"step {step} ({count / len(fate):.0%}; "
+            f"{sign * (data.val[row, step] - data.val_best[row, step]):+.2f})"
+            for step, count in steps.most_common(3)
+        )
+        lines.append(
+            f"| `{config}` | {kinds['completed'] / len(fate):.0%} | "
+            f"{kinds['pruned'] / len(fate):.0%} | {kinds['not proposed'] / len(fate):.0%} | "
+            f"{where or '—'} |"
+        )
+    return lines
 
 
 def _plot(configs: list[str], picks: np.ndarray, data: ReplayData, path: str) -> None:
