@@ -1,0 +1,262 @@
+"""The defaults against Optuna's pruners over several builds of the held-out sets.
+
+    python benchmarks/builds_report.py --builds 2026,7,1,2,3 [--name defaults-builds]
+
+Each build of a held-out set (``make_heldout_curves.py SET OUT --seed B``: its own data split,
+corruption and initialisations) is one draw of "a learning-curve set we do not have". A paired
+CI over search seeds on one build says whether a pruner is better *on that build*: the build's
+few best architectures, whose validation and test results disagree by chance, can decide it.
+Whether a default is worse *on such sets* needs the builds as the unit. For each set, sampler
+and comparison of ``spare_report.PAIRS["defaults"]`` this report reads the saved runs of
+``make -C benchmarks heldout-builds`` (``results/builds-seed<B>_<set>_<sampler>_run.pkl``) and
+gives, at the full budget,
+
+- each build's mean paired difference of val and test regret with its 95 % CI over seeds;
+- the mean over builds with a two-stage bootstrap CI (builds resampled, then seeds within each
+  build), so that it is as wide as the builds disagree;
+- how many builds the default wins, ties and loses (per-build CI).
+
+It writes ``results/<name>.md``, ``.csv`` (one row per set, sampler, comparison and build, and
+one "all builds" row each) and ``.png`` (each build's difference and the mean over builds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+
+import numpy as np
+
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import results_path  # noqa: E402
+from spare_report import PAIRS  # noqa: E402
+from spare_report import saved_runs  # noqa: E402
+
+
+N_BOOTSTRAP = 5000
+REGRETS = ("val", "test")
+HELDOUT_SETS = ("digits_nb201", "tabular_mlp")
+
+
+def _seed_means(diff: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap means of one build's paired differences over its seeds."""
+    return diff[rng.integers(0, diff.size, size=(N_BOOTSTRAP, diff.size))].mean(axis=1)
+
+
+def _two_stage(per_build: list[np.ndarray], rng: np.random.Generator) -> tuple[float, float]:
+    """95 % CI of the mean over builds: builds drawn with replacement, each contributing its own
+    seed-bootstrap draw, so both the builds' disagreement and each build's noise widen it."""
+    draws = np.stack([_seed_means(diff, rng) for diff in per_build])  # [build, draw]
+    picked = rng.integers(0, len(per_build), size=(N_BOOTSTRAP, len(per_build)))
+    means = draws[picked, np.arange(N_BOOTSTRAP)[:, None]].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def _verdict(low: float, high: float) -> str:
+    return "win" if high < 0 else "loss" if low > 0 else "tie"
+
+
+def collect(builds: list[int]) -> dict[tuple[str, str, str], dict[int, dict[str, np.ndarray]]]:
+    """Paired differences at the full budget: ``(set, sampler, comparison) -> build ->
+    regret -> [seed]``, for every saved run of every build."""
+    found: dict[tuple[str, str, str], dict[int, dict[str, np.ndarray]]] = {}
+    for build in builds:
+        stem = f"builds-seed{build}"
+        runs = list(saved_runs("defaults", quiet=True, name=stem))
+        for data_set in HELDOUT_SETS:
+            if not any(run[0] == data_set for run in runs):
+                print(f"missing results/{stem}_{data_set}_*_run.pkl: run `make -C benchmarks "
+                      f"heldout-builds HELDOUT_BUILDS={build}` first", file=sys.stderr)
+        for data_set, sampler, result in runs:
+            names = [config.pruner_name for config in result.configs]
+            for label, config, baseline in PAIRS["defaults"]:
+                if config not in names or baseline not in names:
+                    continue
+                found.setdefault((data_set, sampler, label), {})[build] = {
+                    regret: getattr(result, regret)[names.index(config), :, -1]
+                    - getattr(result, regret)[names.index(baseline), :, -1]
+                    for regret in REGRETS
+                }
+    return found
+
+
+def rows_of(
+    found: dict[tuple[str, str, str], dict[int, dict[str, np.ndarray]]],
+) -> list[dict[str, object]]:
+    rng = np.random.default_rng(0)
+    rows: list[dict[str, object]] = []
+    for (data_set, sampler, label), by_build in found.items():
+        summary: dict[str, object] = {
+            "set": data_set, "sampler": sampler, "comparison": label, "build": "all",
+            "seeds": min(d["val"].size for d in by_build.values()),
+        }
+        per_build_rows = []
+        for build, diffs in by_build.items():
+            row: dict[str, object] = {
+                "set": data_set, "sampler": sampler, "comparison": label, "build": build,
+                "seeds": diffs["val"].size,
+            }
+            for regret in REGRETS:
+                low, high = np.percentile(_seed_means(diffs[regret], rng), [2.5, 97.5])
+                row[f"{regret}_diff_mean"] = round(float(diffs[regret].mean()), 4)
+                row[f"{regret}_diff_ci_low"] = round(float(low), 4)
+                row[f"{regret}_diff_ci_high"] = round(float(high), 4)
+                row[f"{regret}_verdict"] = _verdict(low, high)
+            per_build_rows.append(row)
+        for regret in REGRETS:
+            low, high = _two_stage([d[regret] for d in by_build.values()], rng)
+            summary[f"{regret}_diff_mean"] = round(
+                float(np.mean([d[regret].mean() for d in by_build.values()])), 4
+            )
+            summary[f"{regret}_diff_ci_low"] = round(low, 4)
+            summary[f"{regret}_diff_ci_high"] = round(high, 4)
+            summary[f"{regret}_verdict"] = _verdict(low, high)
+            summary[f"{regret}_builds_won_tied_lost"] = "/".join(
+                str(sum(r[f"{regret}_verdict"] == v for r in per_build_rows))
+                for v in ("win", "tie", "loss")
+            )
+        rows += per_build_rows + [summary]
+    return rows
+
+
+def _cell(row: dict[str, object], regret: str) -> str:
+    mean, low, high = (float(row[f"{regret}_diff_{k}"]) for k in ("mean", "ci_low", "ci_high"))
+    text = f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]"
+    return f"**{text}**" if low > 0 or high < 0 else text
+
+
+def _plot(rows: list[dict[str, object]], builds: list[int], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = list(dict.fromkeys((r["set"], r["sampler"], r["comparison"]) for r in rows))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 0.45 * len(keys) + 1.8), sharey=True)
+    colours = plt.get_cmap("tab10")
+    y = np.arange(len(keys))[::-1]
+    for ax, regret in zip(axes, REGRETS):
+        for i, key in enumerate(keys):
+            for row in rows:
+                if (row["set"], row["sampler"], row["comparison"]) != key:
+                    continue
+                mean = float(row[f"{regret}_diff_mean"])
+                low = float(row[f"{regret}_diff_ci_low"])
+                high = float(row[f"{regret}_diff_ci_high"])
+                if row["build"] == "all":
+                    ax.errorbar(mean, y[i], xerr=[[mean - low], [high - mean]], fmt="D",
+                                color="black", capsize=4, ms=7, zorder=3)
+                else:
+                    offset = 0.3 * (builds.index(int(row["build"])) + 1) / (len(builds) + 1)
+                    ax.errorbar(mean, y[i] + offset, xerr=[[mean - low], [high - mean]],
+                                fmt="o", ms=3, lw=0.8,
+                                color=colours(builds.index(int(row["build"]))))
+        ax.axvline(0.0, color="grey", lw=0.8)
+        ax.set_title(f"Δ {regret} regret (points), full budget; < 0: ours is better")
+    labels = [f"{s} {p}: {c}".replace("`", "") for s, p, c in keys]
+    axes[0].set_yticks(y, labels, fontsize=7)
+    handles = [plt.Line2D([], [], marker="o", ls="", color=colours(i), label=f"build {b}")
+               for i, b in enumerate(builds)]
+    handles.append(plt.Line2D([], [], marker="D", ls="", color="black", label="mean of builds"))
+    axes[1].legend(handles=handles, fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--builds", required=True,
+                        help="comma-separated build seeds, e.g. 2026,7,1,2,3")
+    parser.add_argument("--name", default="defaults-builds", help="the report's file stem")
+    args = parser.parse_args()
+    try:
+        builds = [int(b) for b in args.builds.split(",") if b.strip()]
+    except ValueError:
+        parser.error(f"--builds must be comma-separated integers, got {args.builds!r}")
+    if not builds:
+        parser.error(f"--builds names no build: {args.builds!r}")
+    rows = rows_of(collect(builds))
+    if not rows:
+        return 2
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    with open(results_path(f"{args.name}.csv"), "w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    _plot(rows, builds, results_path(f"{args.name}.png"))
+    summaries = [r for r in rows if r["build"] == "all"]
+    lines = [
+        "# The defaults against Optuna's pruners over several builds of the held-out sets",
+        "",
+        f"- Command: `make -C benchmarks heldout-builds` (per build B the runs "
+        "`builds-seed<B>_digits_nb201.md` and `builds-seed<B>_tabular_mlp.md`, each with "
+        "its exact command, machine and data SHA-256), then "
+        f"`python benchmarks/builds_report.py --builds {','.join(map(str, builds))}"
+        + (f" --name {args.name}" if args.name != "defaults-builds" else "") + "`",
+        f"- Builds: {', '.join(map(str, builds))} (`make_heldout_curves.py --seed B`: each its "
+        "own data split, corruption and initialisations; 2026 is the first build, 7 the second, "
+        "the others were added together and chose nothing)",
+        f"- Seeds per build: {sorted({int(r['seeds']) for r in rows if r['build'] != 'all'})}, "
+        "paired (seed k proposes the same first architecture under every pruner)",
+        "- Δ in points of regret at the full budget, ours − Optuna's: below 0 ours is better. "
+        "Per build: 95 % bootstrap CI over seeds. All builds: the mean of the builds' means, "
+        f"95 % two-stage bootstrap CI (builds, then seeds; {N_BOOTSTRAP} resamples). Bold: the "
+        "CI excludes 0. Won/tied/lost: builds whose own CI is below 0, spans it, is above it",
+        "- The defaults: `SoTLPruner()`, `SoTLSuccessiveHalvingPruner()`, "
+        "`SoTLHyperbandPruner()` (and `HyperbandPruner`) with `min_resource=1, "
+        "reduction_factor=3`; Optuna's pruners are fed `val_acc`",
+        "",
+        f"![per build and over builds]({args.name}.png)",
+        "",
+        "## Over builds",
+        "",
+        "| set | sampler | comparison | Δ val, mean of builds | builds won/tied/lost | "
+        "Δ test, mean of builds | builds won/tied/lost |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in summaries:
+        lines.append(
+            f"| {row['set']} | {row['sampler']} | {row['comparison']} | {_cell(row, 'val')} | "
+            f"{row['val_builds_won_tied_lost']} | {_cell(row, 'test')} | "
+            f"{row['test_builds_won_tied_lost']} |"
+        )
+    lines += ["", "## Verdict", "",
+              "A default is worse than Optuna's pruner on held-out sets where the mean over "
+              "builds is worse with a CI above 0, in either regret, for any set and sampler "
+              "(the rule was fixed before any run on builds 1, 2 and 3).", ""]
+    for label, _, _ in PAIRS["defaults"]:
+        cells = [r for r in summaries if r["comparison"] == label]
+        worse = [f"{r['set']} {r['sampler']} {regret}" for r in cells for regret in REGRETS
+                 if r[f"{regret}_verdict"] == "loss"]
+        better = [f"{r['set']} {r['sampler']} {regret}" for r in cells for regret in REGRETS
+                  if r[f"{regret}_verdict"] == "win"]
+        lines.append(
+            f"- {label}: worse in {len(worse)} of {2 * len(cells)} cells"
+            + (f" ({', '.join(worse)})" if worse else "")
+            + f", better in {len(better)}" + (f" ({', '.join(better)})" if better else "")
+        )
+    lines += [
+        "",
+        "## Per build",
+        "",
+        "| set | sampler | comparison | build | seeds | Δ val | Δ test |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        if row["build"] != "all":
+            lines.append(
+                f"| {row['set']} | {row['sampler']} | {row['comparison']} | {row['build']} | "
+                f"{row['seeds']} | {_cell(row, 'val')} | {_cell(row, 'test')} |"
+            )
+    with open(results_path(f"{args.name}.md"), "w", encoding="utf-8") as file:
+        file.write("\n".join(lines) + "\n")
+    print(results_path(f"{args.name}.md"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
