@@ -32,11 +32,13 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import results_path  # noqa: E402
+from spare_report import bootstrap_ci  # noqa: E402
+from spare_report import ci_cell  # noqa: E402
+from spare_report import N_BOOTSTRAP  # noqa: E402
 from spare_report import PAIRS  # noqa: E402
 from spare_report import saved_runs  # noqa: E402
 
 
-N_BOOTSTRAP = 5000
 REGRETS = ("val", "test")
 HELDOUT_SETS = ("digits_nb201", "tabular_mlp")
 
@@ -101,10 +103,10 @@ def rows_of(
                 "seeds": diffs["val"].size,
             }
             for regret in REGRETS:
-                low, high = np.percentile(_seed_means(diffs[regret], rng), [2.5, 97.5])
+                low, high = bootstrap_ci(diffs[regret], rng)
                 row[f"{regret}_diff_mean"] = round(float(diffs[regret].mean()), 4)
-                row[f"{regret}_diff_ci_low"] = round(float(low), 4)
-                row[f"{regret}_diff_ci_high"] = round(float(high), 4)
+                row[f"{regret}_diff_ci_low"] = round(low, 4)
+                row[f"{regret}_diff_ci_high"] = round(high, 4)
                 row[f"{regret}_verdict"] = _verdict(low, high)
             per_build_rows.append(row)
         for regret in REGRETS:
@@ -121,12 +123,6 @@ def rows_of(
             )
         rows += per_build_rows + [summary]
     return rows
-
-
-def _cell(row: dict[str, object], regret: str) -> str:
-    mean, low, high = (float(row[f"{regret}_diff_{k}"]) for k in ("mean", "ci_low", "ci_high"))
-    text = f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]"
-    return f"**{text}**" if low > 0 or high < 0 else text
 
 
 def _plot(rows: list[dict[str, object]], builds: list[int], path: str) -> None:
@@ -220,8 +216,8 @@ def main() -> int:
     ]
     for row in summaries:
         lines.append(
-            f"| {row['set']} | {row['sampler']} | {row['comparison']} | {_cell(row, 'val')} | "
-            f"{row['val_builds_won_tied_lost']} | {_cell(row, 'test')} | "
+            f"| {row['set']} | {row['sampler']} | {row['comparison']} | {ci_cell(row, 'val')} | "
+            f"{row['val_builds_won_tied_lost']} | {ci_cell(row, 'test')} | "
             f"{row['test_builds_won_tied_lost']} |"
         )
     lines += ["", "## Verdict", "",
@@ -250,7 +246,7 @@ def main() -> int:
         if row["build"] != "all":
             lines.append(
                 f"| {row['set']} | {row['sampler']} | {row['comparison']} | {row['build']} | "
-                f"{row['seeds']} | {_cell(row, 'val')} | {_cell(row, 'test')} |"
+                f"{row['seeds']} | {ci_cell(row, 'val')} | {ci_cell(row, 'test')} |"
             )
     with open(results_path(f"{args.name}.md"), "w", encoding="utf-8") as file:
         file.write("\n".join(lines) + "\n")

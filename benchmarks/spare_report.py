@@ -137,7 +137,8 @@ DESCRIPTION = {
 N_BOOTSTRAP = 5000
 
 
-def _ci(diff: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+def bootstrap_ci(diff: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+    """95 % bootstrap CI of the mean of paired differences over seeds."""
     means = diff[rng.integers(0, diff.size, size=(N_BOOTSTRAP, diff.size))].mean(axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
     return float(low), float(high)
@@ -184,7 +185,9 @@ def _rows(kind: str, name: str) -> list[dict[str, object]]:
                 for regret in ("val", "test"):
                     values = getattr(result, regret)[:, :, g]
                     diff = values[names.index(config)] - values[names.index(baseline)]
-                    low, high = _ci(diff, rng) if np.isfinite(diff).all() else (np.nan, np.nan)
+                    low, high = (
+                        bootstrap_ci(diff, rng) if np.isfinite(diff).all() else (np.nan, np.nan)
+                    )
                     row[f"{regret}_diff_mean"] = round(float(diff.mean()), 4)
                     row[f"{regret}_diff_ci_low"] = round(low, 4)
                     row[f"{regret}_diff_ci_high"] = round(high, 4)
@@ -230,7 +233,8 @@ def _spared_shares(kind: str, n_seeds: int) -> list[str]:
     return lines
 
 
-def _cell(row: dict[str, object], regret: str) -> str:
+def ci_cell(row: dict[str, object], regret: str) -> str:
+    """A table cell ``mean [low, high]`` of a row's difference, bold when the CI excludes 0."""
     mean, low, high = (float(row[f"{regret}_diff_{k}"]) for k in ("mean", "ci_low", "ci_high"))
     text = f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]"
     return f"**{text}**" if low > 0 or high < 0 else text
@@ -300,7 +304,7 @@ def main() -> int:
     for row in rows:
         lines.append(
             f"| {row['set']} | {row['sampler']} | {row['budget']} ({row['epochs']}) | "
-            f"{row['comparison']} | {_cell(row, 'val')} | {_cell(row, 'test')} |"
+            f"{row['comparison']} | {ci_cell(row, 'val')} | {ci_cell(row, 'test')} |"
         )
     if SPARING[kind]:
         lines += _cost_section(kind)
