@@ -164,12 +164,11 @@ def main() -> int:
 def _fate(row: int, log: list[tuple[int, int, int]]) -> tuple[str, int]:
     """What a study did with ``row``: ``("completed", -1)``, ``("pruned", step)`` (every time it
     was proposed; the first pruning step) or ``("not proposed", -1)``."""
-    steps = [last for r, state, last in log if r == row and state in (COMPLETE, PRUNED)]
-    if any(state == COMPLETE for r, state, _ in log if r == row):
+    states = [(state, last) for r, state, last in log if r == row]
+    if any(state == COMPLETE for state, _ in states):
         return "completed", -1
-    if steps:
-        return "pruned", steps[0]
-    return "not proposed", -1
+    pruned = [last for state, last in states if state == PRUNED]
+    return ("pruned", pruned[0]) if pruned else ("not proposed", -1)
 
 
 def _fate_section(
