@@ -1,15 +1,18 @@
 """The defaults against Optuna's pruners over several builds of the held-out sets.
 
     python benchmarks/builds_report.py --builds 2026,7,1,2,3 [--name defaults-builds]
+    python benchmarks/builds_report.py --kind best-so-far --runs best-so-far \
+        --name best-so-far-builds --builds 2026,7,1,2,3
 
 Each build of a held-out set (``make_heldout_curves.py SET OUT --seed B``: its own data split,
 corruption and initialisations) is one draw of "a learning-curve set we do not have". A paired
 CI over search seeds on one build says whether a pruner is better *on that build*: the build's
 few best architectures, whose validation and test results disagree by chance, can decide it.
 Whether a default is worse *on such sets* needs the builds as the unit. For each set, sampler
-and comparison of ``spare_report.PAIRS["defaults"]`` this report reads the saved runs of
-``make -C benchmarks heldout-builds`` (``results/builds-seed<B>_<set>_<sampler>_run.pkl``) and
-gives, at the full budget,
+and comparison of ``spare_report.PAIRS[kind]`` (``defaults`` unless ``--kind``) this report reads
+the saved runs of ``make -C benchmarks heldout-builds`` (``results/builds-seed<B>_<set>_<sampler>
+_run.pkl``; ``--runs best-so-far``: ``best-so-far-builds``' ``best-so-far-seed<B>_…``) and gives,
+at the full budget,
 
 - each build's mean paired difference of val and test regret with its 95 % CI over seeds;
 - the mean over builds with a 95 % CI from Student's t over the builds' means (the builds as
@@ -34,6 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import results_path  # noqa: E402
 from spare_report import bootstrap_ci  # noqa: E402
 from spare_report import ci_cell  # noqa: E402
+from spare_report import DESCRIPTION  # noqa: E402
 from spare_report import N_BOOTSTRAP  # noqa: E402
 from spare_report import PAIRS  # noqa: E402
 from spare_report import saved_runs  # noqa: E402
@@ -41,6 +45,13 @@ from spare_report import saved_runs  # noqa: E402
 
 REGRETS = ("val", "test")
 HELDOUT_SETS = ("digits_nb201", "tabular_mlp")
+# Per kind: the report's heading and the make target that saves its runs.
+HEADINGS = {
+    "defaults": "The defaults against Optuna's pruners over several builds of the held-out sets",
+    "best-so-far": "SoTLPruner ranking by the best metric so far, over several builds of the "
+    "held-out sets",
+}
+TARGETS = {"defaults": "heldout-builds", "best-so-far": "best-so-far-builds"}
 
 
 def _over_builds_ci(build_means: list[float]) -> tuple[float, float]:
@@ -58,20 +69,22 @@ def _verdict(low: float, high: float) -> str:
     return "win" if high < 0 else "loss" if low > 0 else "tie"
 
 
-def collect(builds: list[int]) -> dict[tuple[str, str, str], dict[int, dict[str, np.ndarray]]]:
+def collect(
+    builds: list[int], kind: str = "defaults", runs_stem: str = "builds"
+) -> dict[tuple[str, str, str], dict[int, dict[str, np.ndarray]]]:
     """Paired differences at the full budget: ``(set, sampler, comparison) -> build ->
     regret -> [seed]``, for every saved run of every build."""
     found: dict[tuple[str, str, str], dict[int, dict[str, np.ndarray]]] = {}
     for build in builds:
-        stem = f"builds-seed{build}"
-        runs = list(saved_runs("defaults", quiet=True, name=stem))
+        stem = f"{runs_stem}-seed{build}"
+        runs = list(saved_runs(kind, quiet=True, name=stem))
         for data_set in HELDOUT_SETS:
             if not any(run[0] == data_set for run in runs):
                 print(f"missing results/{stem}_{data_set}_*_run.pkl: run `make -C benchmarks "
-                      f"heldout-builds HELDOUT_BUILDS={build}` first", file=sys.stderr)
+                      f"{TARGETS[kind]} HELDOUT_BUILDS={build}` first", file=sys.stderr)
         for data_set, sampler, result in runs:
             names = [config.pruner_name for config in result.configs]
-            for label, config, baseline in PAIRS["defaults"]:
+            for label, config, baseline in PAIRS[kind]:
                 if config not in names or baseline not in names:
                     continue
                 found.setdefault((data_set, sampler, label), {})[build] = {
@@ -167,6 +180,10 @@ def main() -> int:
     parser.add_argument("--builds", required=True,
                         help="comma-separated build seeds, e.g. 2026,7,1,2,3")
     parser.add_argument("--name", default="defaults-builds", help="the report's file stem")
+    parser.add_argument("--kind", default="defaults", choices=sorted(TARGETS),
+                        help="the comparisons (spare_report.PAIRS)")
+    parser.add_argument("--runs", default="builds",
+                        help="saved runs: results/<runs>-seed<B>_<set>_<sampler>_run.pkl")
     args = parser.parse_args()
     try:
         builds = [int(b) for b in args.builds.split(",") if b.strip()]
@@ -174,7 +191,7 @@ def main() -> int:
         parser.error(f"--builds must be comma-separated integers, got {args.builds!r}")
     if not builds:
         parser.error(f"--builds names no build: {args.builds!r}")
-    rows = rows_of(collect(builds))
+    rows = rows_of(collect(builds, args.kind, args.runs))
     if not rows:
         return 2
     fields = list(dict.fromkeys(k for row in rows for k in row))
@@ -185,13 +202,16 @@ def main() -> int:
     _plot(rows, builds, results_path(f"{args.name}.png"))
     summaries = [r for r in rows if r["build"] == "all"]
     lines = [
-        "# The defaults against Optuna's pruners over several builds of the held-out sets",
+        f"# {HEADINGS[args.kind]}",
         "",
-        f"- Command: `make -C benchmarks heldout-builds` (per build B the runs "
-        "`builds-seed<B>_digits_nb201.md` and `builds-seed<B>_tabular_mlp.md`, each with "
-        "its exact command, machine and data SHA-256), then "
-        f"`python benchmarks/builds_report.py --builds {','.join(map(str, builds))}"
-        + (f" --name {args.name}" if args.name != "defaults-builds" else "") + "`",
+        f"- Command: `make -C benchmarks {TARGETS[args.kind]}` (per build B the runs "
+        f"`{args.runs}-seed<B>_digits_nb201.md` and `{args.runs}-seed<B>_tabular_mlp.md`, each "
+        "with its exact command, machine and data fingerprint), then "
+        "`python benchmarks/builds_report.py"
+        + (f" --kind {args.kind}" if args.kind != "defaults" else "")
+        + (f" --runs {args.runs}" if args.runs != "builds" else "")
+        + (f" --name {args.name}" if args.name != "defaults-builds" else "")
+        + f" --builds {','.join(map(str, builds))}`",
         f"- Builds: {', '.join(map(str, builds))} (`make_heldout_curves.py --seed B`: each its "
         "own data split, corruption and initialisations; 2026 is the first build, 7 the second, "
         "the others were added together and chose nothing)",
@@ -202,9 +222,7 @@ def main() -> int:
         "mean of the builds' means, 95 % CI from Student's t over them (the builds as the unit). "
         "Bold: the CI excludes 0. Won/tied/lost: builds whose own CI is below 0, spans it, is "
         "above it",
-        "- The defaults: `SoTLPruner()`, `SoTLSuccessiveHalvingPruner()`, "
-        "`SoTLHyperbandPruner()` (and `HyperbandPruner`) with `min_resource=1, "
-        "reduction_factor=3`; Optuna's pruners are fed `val_acc`",
+        f"- Compared: {DESCRIPTION[args.kind]}",
         "",
         f"![per build and over builds]({args.name}.png)",
         "",
@@ -221,10 +239,10 @@ def main() -> int:
             f"{row['test_builds_won_tied_lost']} |"
         )
     lines += ["", "## Verdict", "",
-              "A default is worse than Optuna's pruner on held-out sets where the mean over "
+              "A configuration is worse than its baseline on held-out sets where the mean over "
               "builds is worse with a CI above 0, in either regret, for any set and sampler "
               "(the rule was fixed before any run on builds 1, 2 and 3).", ""]
-    for label, _, _ in PAIRS["defaults"]:
+    for label, _, _ in PAIRS[args.kind]:
         cells = [r for r in summaries if r["comparison"] == label]
         worse = [f"{r['set']} {r['sampler']} {regret}" for r in cells for regret in REGRETS
                  if r[f"{regret}_verdict"] == "loss"]

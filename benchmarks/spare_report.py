@@ -88,6 +88,12 @@ PAIRS = {
         ("`SoTLSuccessiveHalvingPruner()` − `SuccessiveHalvingPruner()`", "sotl-sha", "sha"),
         ("`SoTLHyperbandPruner()` − `HyperbandPruner`", "sotl-hyperband", "hyperband"),
     ),
+    # SoTLPruner() ranking by each trial's best metric so far against itself at the step.
+    "best-so-far": (
+        ("best so far − at the step", "sotl-best", "sotl"),
+        ("best so far − `MedianPruner()`", "sotl-best", "median"),
+        ("`SoTLPruner()` − `MedianPruner()`", "sotl", "median"),
+    ),
     # SoTLHyperbandPruner(spare_share=0.2): the same question for Hyperband.
     "hyperband-share": (
         ("share − unspared", "sotl-hyperband-share20", "sotl-hyperband-unspared"),
@@ -103,12 +109,14 @@ SPARING = {
     "hyperband-share": ("sotl-hyperband-share20",),
     "sha-prior": (),
     "defaults": (),
+    "best-so-far": (),
 }
 # The make targets that write a kind's runs under another stem (a second build of the sets).
 SECOND_BUILD_TARGETS = {"sha-prior": "sha-prior-second-build", "defaults": "heldout-second-build"}
 TITLE = {
     "sha-prior": "Successive halving's estimator prior: paired differences",
     "defaults": "The defaults against Optuna's pruners: paired differences",
+    "best-so-far": "SoTLPruner ranking by the best metric so far: paired differences",
 }
 _UNSPARED = (
     ", \"unspared\" `SoTLPruner(spare_share=0)`; both rank by the training loss, `MedianPruner` "
@@ -129,6 +137,10 @@ DESCRIPTION = {
     "defaults": "this version's defaults (`SoTLHyperbandPruner` and `HyperbandPruner` with "
     "`min_resource=1, reduction_factor=3`, Optuna's set-up for 100 epochs) against Optuna's "
     "pruners fed `val_acc`",
+    "best-so-far": "`SoTLPruner(estimator=SelfCalibratingEstimator(loss_estimator=SoTL(), "
+    "metric_value=\"best-so-far\"))` (\"best so far\": a trial's metric is its best value up "
+    "to the step, as `MedianPruner` reads the judged trial) against `SoTLPruner()` (the metric "
+    "at the step) and `MedianPruner()` fed `val_acc`",
     "hyperband-share": "`SoTLHyperbandPruner(min_resource=1, reduction_factor=3, "
     "spare_share=0.2)` (its default since this comparison), \"unspared\" the same with "
     "`spare_share=0`, both with the self-calibrating estimator per bracket; "

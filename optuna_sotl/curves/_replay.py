@@ -269,17 +269,18 @@ def _self_calibrating(spec: PrunerSpec, data: ReplayData, study_name: str) -> _A
     assert isinstance(estimator, SelfCalibratingEstimator)  # the caller saw an "auto" name
     min_trials = estimator.min_calibration_trials
     prior, loss = estimator.prior, estimator_name(estimator.loss_estimator)
+    metric_value = estimator.metric_value
     if spec.kind == "sotl":
         return CalibratedPercentile(
             data, float(opt("percentile", 50.0)), int(opt("n_startup_trials", 5)),
             int(opt("n_warmup_steps", 0)), int(opt("interval_steps", 1)),
-            int(opt("n_min_trials", 1)), min_trials, prior, loss,
+            int(opt("n_min_trials", 1)), min_trials, prior, loss, metric_value,
         )
     if spec.kind == "sotl-sha":
         return CalibratedHalving(
             data, _resource(opt("min_resource", "auto")), int(opt("reduction_factor", 4)),
             int(opt("min_early_stopping_rate", 0)), int(opt("bootstrap_count", 0)), min_trials,
-            prior, loss,
+            prior, loss, metric_value,
         )
     if spec.kind == "sotl-hyperband":
         # The real pruner's estimator sees only the bracket's trials, so each bracket calibrates
@@ -288,7 +289,8 @@ def _self_calibrating(spec: PrunerSpec, data: ReplayData, study_name: str) -> _A
         budgets = _hyperband_brackets(low, data.n_epochs, eta, exact=True)
         return _Brackets(study_name, budgets, [
             CalibratedHalving(
-                data, low, eta, b, int(opt("bootstrap_count", 0)), min_trials, prior, loss
+                data, low, eta, b, int(opt("bootstrap_count", 0)), min_trials, prior, loss,
+                metric_value,
             )
             for b in range(len(budgets))
         ])

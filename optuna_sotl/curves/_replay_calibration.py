@@ -58,7 +58,7 @@ from optuna_sotl.rules import PercentileRule
 class _Tables:
     """What never changes in a study: per-architecture arrays the estimator reads."""
 
-    def __init__(self, data: ReplayData, loss: str) -> None:
+    def __init__(self, data: ReplayData, loss: str, metric_value: str) -> None:
         # The estimator's training-loss score (``loss_estimator``, SoTL-E by default), scored as
         # every curve estimator is; called ``sotl_e`` here as in the estimator.
         self.sotl_e = data.scores(loss)
@@ -67,6 +67,13 @@ class _Tables:
         self.metric_nan = np.isnan(self.metric)
         # The objective of a completed trial (its final validation metric), lower-is-better.
         self.objective = self.metric[:, -1].copy()
+        # What the estimator ranks by: the metric at the step or its best up to it, NaN where
+        # the step has none (its ``metric_value``); targets stay the metric itself.
+        self.ranked = self.metric
+        if metric_value == "best-so-far":
+            self.ranked = np.where(
+                self.metric_nan, np.nan, np.fmin.accumulate(self.metric, axis=1)
+            )
         # last_val[r, s]: the last step <= s with a finite metric (-1: none), i.e. the
         # estimator's ``_last_reported`` of the curve a trial stopped at step s has stored.
         steps = np.arange(data.n_epochs)
@@ -74,16 +81,16 @@ class _Tables:
         self.last_val = np.maximum.accumulate(last, axis=1)
 
 
-_TABLES: weakref.WeakKeyDictionary[ReplayData, dict[str, _Tables]] = (
+_TABLES: weakref.WeakKeyDictionary[ReplayData, dict[tuple[str, str], _Tables]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _tables(data: ReplayData, loss: str) -> _Tables:
-    by_loss = _TABLES.setdefault(data, {})
-    tables = by_loss.get(loss)
+def _tables(data: ReplayData, loss: str, metric_value: str) -> _Tables:
+    by_variant = _TABLES.setdefault(data, {})
+    tables = by_variant.get((loss, metric_value))
     if tables is None:
-        tables = by_loss[loss] = _Tables(data, loss)
+        tables = by_variant[loss, metric_value] = _Tables(data, loss, metric_value)
     return tables
 
 
@@ -132,8 +139,10 @@ class _Ranked:
 class _StudyCalibration:
     """One replayed study's view of what the real estimator would read from its storage."""
 
-    def __init__(self, data: ReplayData, min_trials: int, prior: str, loss: str) -> None:
-        self._t = _tables(data, loss)
+    def __init__(
+        self, data: ReplayData, min_trials: int, prior: str, loss: str, metric_value: str
+    ) -> None:
+        self._t = _tables(data, loss, metric_value)
         self._min_trials = min_trials
         self._prior = prior
         self._no_evidence_weight = prior_weight(prior)
@@ -152,7 +161,7 @@ class _StudyCalibration:
     def begin(self, row: int) -> None:
         self._row, self._last = row, -1
         self._row_sotl_e = self._t.sotl_e[row].tolist()
-        self._row_metric = self._t.metric[row].tolist()
+        self._row_metric = self._t.ranked[row].tolist()
         self._row_nan = self._t.metric_nan[row].tolist()
 
     def reached(self, t: int) -> None:
@@ -243,7 +252,7 @@ class _StudyCalibration:
             )
             later = tables.metric[rows, target]
         assert rows.size == n_members
-        metric = tables.metric[rows, t]
+        metric = tables.ranked[rows, t]
         choice = choose_signal(
             tables.sotl_e[rows, t], None if np.isnan(metric).any() else metric, later,
             min_trials=self._min_trials, prior=self._prior,
@@ -269,11 +278,11 @@ class CalibratedHalving(_SoTLHalving, _Calibrated):
 
     def __init__(
         self, data: ReplayData, min_resource: int | None, eta: int, rate: int, bootstrap: int,
-        min_trials: int, prior: str, loss: str,
+        min_trials: int, prior: str, loss: str, metric_value: str,
     ) -> None:
-        tables = _tables(data, loss)
+        tables = _tables(data, loss, metric_value)
         super().__init__(tables.sotl_e, data.loss_finite, min_resource, eta, rate, bootstrap)
-        self._calibration = _StudyCalibration(data, min_trials, prior, loss)
+        self._calibration = _StudyCalibration(data, min_trials, prior, loss, metric_value)
 
     def begin(self, number: int, row: int) -> None:
         super().begin(number, row)
@@ -312,13 +321,13 @@ class CalibratedPercentile(_SoTLPercentile, _Calibrated):
 
     def __init__(
         self, data: ReplayData, percentile: float, n_startup: int, n_warmup: int,
-        interval: int, n_min: int, min_trials: int, prior: str, loss: str,
+        interval: int, n_min: int, min_trials: int, prior: str, loss: str, metric_value: str,
     ) -> None:
-        tables = _tables(data, loss)
+        tables = _tables(data, loss, metric_value)
         super().__init__(
             tables.sotl_e, data.loss_finite, percentile, n_startup, n_warmup, interval, n_min
         )
-        self._calibration = _StudyCalibration(data, min_trials, prior, loss)
+        self._calibration = _StudyCalibration(data, min_trials, prior, loss, metric_value)
         self._rule = PercentileRule(percentile)
 
     def begin(self, number: int, row: int) -> None:

@@ -131,7 +131,8 @@ def estimator_name(estimator: object) -> str:
 
     if isinstance(estimator, SelfCalibratingEstimator):
         loss = estimator_name(estimator.loss_estimator)
-        return f"auto-{estimator.prior}" + ("" if loss == "sotl-e" else f"+{loss}")
+        best = "@best" if estimator.metric_value == "best-so-far" else ""
+        return f"auto-{estimator.prior}" + ("" if loss == "sotl-e" else f"+{loss}") + best
     if isinstance(estimator, SoTLE):
         return "sotl-e" if estimator.window == 1 else f"sotl-e{estimator.window}"
     if isinstance(estimator, SoTLEMA):
@@ -144,7 +145,8 @@ def estimator_name(estimator: object) -> str:
 def make_estimator(name: str) -> BaseEstimator | SelfCalibratingEstimator:
     """An estimator from its short name: ``sotl-e``, ``sotl-e3``, ``sotl``, ``ema0.9``
     (``SoTLEMA(newest_weight=0.9)``), ``auto`` (a SelfCalibratingEstimator), ``auto-even`` and
-    ``auto-sotl-e`` (one with that prior), ``auto-even+sotl`` (and its ``loss_estimator``)."""
+    ``auto-sotl-e`` (one with that prior), ``auto-even+sotl`` (and its ``loss_estimator``),
+    ``auto-even+sotl@best`` (and ``metric_value="best-so-far"``)."""
     if name == "auto":
         from optuna_sotl import SelfCalibratingEstimator
 
@@ -152,9 +154,14 @@ def make_estimator(name: str) -> BaseEstimator | SelfCalibratingEstimator:
     if name.startswith("auto-"):
         from optuna_sotl import SelfCalibratingEstimator
 
-        prior, _, loss = name[5:].partition("+")
+        spelled, _, reading = name[5:].partition("@")
+        if reading not in ("", "best"):
+            raise ValueError(f"unknown estimator name {name!r}; only '@best' may follow it.")
+        prior, _, loss = spelled.partition("+")
         return SelfCalibratingEstimator(
-            prior=prior, loss_estimator=_curve_estimator(loss) if loss else None
+            prior=prior,
+            loss_estimator=_curve_estimator(loss) if loss else None,
+            metric_value="best-so-far" if reading else "at-step",
         )
     return _curve_estimator(name)
 

@@ -129,6 +129,16 @@ def _pruners() -> dict[str, PrunerSpec]:
                     ("estimator", f"auto-{prior}"),
                 ),
             )
+    # The defaults with the estimator ranking by each trial's best metric so far
+    # (metric_value="best-so-far"), as Optuna's percentile pruners read the judged trial.
+    pruners["sotl-best"] = PrunerSpec("sotl", (("estimator", "auto-sotl-e+sotl@best"),))
+    pruners["sotl-sha-best"] = PrunerSpec(
+        "sotl-sha", (("estimator", "auto-metric-first@best"),)
+    )
+    pruners["sotl-hyperband-best"] = PrunerSpec(
+        "sotl-hyperband",
+        (("min_resource", 1), ("reduction_factor", 3), ("estimator", "auto-metric@best")),
+    )
     # Sparing (SoTLPruner's spare_every, spare_share) and its fair baseline, MedianPruner sparing
     # by the same rule.
     for every in SPARE_EVERY:
@@ -196,7 +206,10 @@ RE_PRUNERS: tuple[str, ...] = (
 #: baselines, are run by name too (``make -C benchmarks spare``).
 COSTLY_PRUNERS: tuple[str, ...] = tuple(
     name for name in PRUNERS
-    if "-cal" in name or name in ("sotl", "sotl-unspared") or "-spare" in name or "-share" in name
+    if "-cal" in name
+    or name in ("sotl", "sotl-unspared", "sotl-best")
+    or "-spare" in name
+    or "-share" in name
 )
 
 

@@ -11,6 +11,7 @@ from optuna.trial import FrozenTrial
 
 from optuna_sotl._checks import check_count
 from optuna_sotl._checks import check_loss_estimator
+from optuna_sotl._checks import check_one_of
 from optuna_sotl.estimators._base import BaseEstimator
 from optuna_sotl.estimators._signal_choice import blend_scores
 from optuna_sotl.estimators._signal_choice import choose_signal
@@ -19,6 +20,10 @@ from optuna_sotl.estimators._signal_choice import prior_weight
 from optuna_sotl.estimators._signal_choice import SignalChoice
 from optuna_sotl.estimators._signal_choice import SOTL_E
 from optuna_sotl.estimators._trial_rows import TrialRows
+
+
+#: How the estimator reads a trial's validation metric at a step.
+METRIC_VALUES = ("at-step", "best-so-far")
 
 
 class SelfCalibratingEstimator:
@@ -65,6 +70,11 @@ class SelfCalibratingEstimator:
             the evidence turns against the metric.
         loss_estimator:
             The training-loss score blended with the metric; default ``SoTLE(1)``.
+        metric_value:
+            ``"at-step"`` (default): a trial's metric is its value at the step. ``"best-so-far"``:
+            its best value up to the step, as Optuna's percentile pruners read the judged trial,
+            so that a one-epoch dip neither prunes a trial nor weighs in the calibration. The
+            calibration target stays the value the trials turned out to have.
     """
 
     name = "self-calibrating"
@@ -77,6 +87,7 @@ class SelfCalibratingEstimator:
         min_calibration_trials: int = DEFAULT_MIN_CALIBRATION_TRIALS,
         prior: str = "sotl-e",
         loss_estimator: BaseEstimator | None = None,
+        metric_value: str = "at-step",
     ) -> None:
         self._min_calibration_trials = check_count(
             "min_calibration_trials",
@@ -88,6 +99,7 @@ class SelfCalibratingEstimator:
         self._prior = prior
         # Checked like every pruner's estimator. The choices call it SoTL-E, its default.
         self._loss_estimator: BaseEstimator = check_loss_estimator(loss_estimator)
+        self._metric_value = check_one_of("metric_value", metric_value, METRIC_VALUES)
         # step -> (the calibration set it was made on, the choice); derived from storage only,
         # so a worker with an empty cache makes the same choice as one with a full cache.
         self._choices: dict[int, tuple[tuple[object, ...], SignalChoice]] = {}
@@ -103,6 +115,10 @@ class SelfCalibratingEstimator:
     @property
     def loss_estimator(self) -> BaseEstimator:
         return self._loss_estimator
+
+    @property
+    def metric_value(self) -> str:
+        return self._metric_value
 
     @property
     def fallback(self) -> str:
@@ -135,8 +151,13 @@ class SelfCalibratingEstimator:
         sotl_e = np.asarray(self._loss_estimator(train_loss, budget), dtype=np.float64)
         metric = None
         if val_metric is not None and not np.isnan(val_metric[:, budget - 1]).all():
-            column = np.asarray(val_metric, dtype=np.float64)[:, budget - 1]
-            metric = -column if higher_is_better else column
+            curves = np.asarray(val_metric, dtype=np.float64)[:, :budget]
+            lower_is_better = -curves if higher_is_better else curves
+            metric = lower_is_better[:, -1]
+            if self._metric_value == "best-so-far":
+                metric = np.where(
+                    np.isnan(metric), np.nan, np.fmin.reduce(lower_is_better, axis=1)
+                )
         later = np.asarray(later, dtype=np.float64)
         choice = self.choose(
             sotl_e[calibration], None if metric is None else metric[calibration],
@@ -172,7 +193,7 @@ class SelfCalibratingEstimator:
         weight = self._cached_choice(rows.take(order), step, maximize).metric_weight
         if weight == 0.0:
             return rows.loss
-        metric = -rows.metric if maximize else rows.metric
+        metric = self._ranked_metric(rows, maximize)
         # Ranks do not depend on the rows' order, so the blend needs no reordering.
         return np.where(np.isinf(rows.loss), np.inf, blend_scores(rows.loss, metric, weight))
 
@@ -181,7 +202,8 @@ class SelfCalibratingEstimator:
         calibration = rows.take(members)
         # What the choice is made of, but the target: a finished or later trial's target never
         # changes, and the losses and metrics keep one study's choice from another's.
-        key = (maximize, target_step, calibration.numbers, calibration.loss, calibration.metric)
+        metric = self._ranked_metric(calibration, maximize)
+        key = (maximize, target_step, calibration.numbers, calibration.loss, metric)
         cached = self._choices.get(step)
         if cached is not None and _same_key(cached[0], key):
             return cached[1]
@@ -189,7 +211,6 @@ class SelfCalibratingEstimator:
             choice = SignalChoice(self._no_evidence_weight, len(calibration))
         else:
             sign = -1.0 if maximize else 1.0
-            metric = sign * calibration.metric
             if target_step is None:
                 later = sign * calibration.value
             else:
@@ -198,6 +219,12 @@ class SelfCalibratingEstimator:
             choice = self.choose(calibration.loss, metric, later)
         self._choices[step] = (key, choice)
         return choice
+
+    def _ranked_metric(self, rows: TrialRows, maximize: bool) -> np.ndarray:
+        """The metric the trials are ranked by, lower-is-better (NaN: none at the step)."""
+        if self._metric_value == "best-so-far":
+            return -rows.best_high if maximize else rows.best_low
+        return -rows.metric if maximize else rows.metric
 
     def _calibration_set(self, rows: TrialRows, step: int) -> tuple[np.ndarray, int | None]:
         """The calibration rows at ``step`` (a mask) and their target's step (``None``: the
@@ -215,7 +242,8 @@ class SelfCalibratingEstimator:
     def __repr__(self) -> str:
         return (
             f"SelfCalibratingEstimator(min_calibration_trials={self._min_calibration_trials}, "
-            f"prior={self._prior!r}, loss_estimator={self._loss_estimator!r})"
+            f"prior={self._prior!r}, loss_estimator={self._loss_estimator!r}, "
+            f"metric_value={self._metric_value!r})"
         )
 
 

@@ -28,15 +28,18 @@ class TrialRows:
 
     ``loss`` is the training-loss estimator's lower-is-better score at the step (``+inf`` for a
     non-finite loss), ``metric`` the validation metric the reporter stored at the step as
-    reported (NaN: none), ``last_metric_step`` the last step with a finite metric (-1: none),
-    ``value`` the objective of a COMPLETE trial (NaN otherwise), ``trials`` the trials
-    themselves, read again only for a calibration target at a later step.
+    reported (NaN: none), ``best_high`` and ``best_low`` the highest and lowest metric stored up
+    to the step (NaN wherever ``metric`` is), ``last_metric_step`` the last step with a finite
+    metric (-1: none), ``value`` the objective of a COMPLETE trial (NaN otherwise), ``trials``
+    the trials themselves, read again only for a calibration target at a later step.
     """
 
     trials: np.ndarray
     numbers: np.ndarray
     loss: np.ndarray
     metric: np.ndarray
+    best_high: np.ndarray
+    best_low: np.ndarray
     last_metric_step: np.ndarray
     value: np.ndarray
 
@@ -48,11 +51,15 @@ class TrialRows:
         curves = [trial.user_attrs.get(VAL_METRIC_CURVE) for trial in trials]
         objects = np.empty(len(trials), dtype=object)
         objects[:] = list(trials)
+        metric = np.array([_metric_at(curve, step) for curve in curves], dtype=np.float64)
+        best_high, best_low = _best_so_far(curves, step, metric)
         return cls(
             trials=objects,
             numbers=np.fromiter((t.number for t in trials), np.int64, len(trials)),
             loss=score_at_step(loss_estimator, trials, step),
-            metric=np.array([_metric_at(curve, step) for curve in curves], dtype=np.float64),
+            metric=metric,
+            best_high=best_high,
+            best_low=best_low,
             last_metric_step=np.fromiter(map(_last_reported, curves), np.int64, len(trials)),
             value=np.array(
                 [
@@ -89,6 +96,21 @@ _FIELDS = tuple(field.name for field in dataclasses.fields(TrialRows))
 def _metric_at(curve: object, step: int) -> float:
     value = curve[step] if isinstance(curve, list) and step < len(curve) else None
     return math.nan if value is None else float(value)
+
+
+def _best_so_far(
+    curves: Sequence[object], step: int, metric: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    # The reporter stores finite floats or None, so a None is the only gap to skip.
+    high = np.full(len(curves), np.nan)
+    low = np.full(len(curves), np.nan)
+    for index, curve in enumerate(curves):
+        if math.isnan(metric[index]):
+            continue
+        assert isinstance(curve, list)  # a metric at the step came from a curve
+        values = [float(v) for v in curve[: step + 1] if v is not None]
+        high[index], low[index] = max(values), min(values)
+    return high, low
 
 
 def _last_reported(curve: object) -> int:

@@ -82,6 +82,10 @@ KINDS = {
     # SoTLHyperbandPruner() as users get it: the metric prior, calibrated per bracket.
     "sotl-hyperband-default": PRUNERS["sotl-hyperband"],
     "sotl-hyperband-unspared": PRUNERS["sotl-hyperband-unspared"],
+    # The defaults ranking by each trial's best metric so far (metric_value="best-so-far").
+    "sotl-best": PRUNERS["sotl-best"],
+    "sotl-sha-best": PRUNERS["sotl-sha-best"],
+    "sotl-hyperband-best": PRUNERS["sotl-hyperband-best"],
     # Spared trials (never pruned on a finite loss), calibrated and not.
     "sotl-spare4": PrunerSpec("sotl", (("spare_every", 4), ("spare_share", 0.0))),
     "sotl-sum-spare3": PrunerSpec(
@@ -107,6 +111,7 @@ CALIBRATING = (
     "sotl-sha-cal-e3", "sotl-sha-cal-e4", "sotl-cal", "sotl-sha-cal-even-e3",
     "sotl-sha-cal-even-e4", "sotl-cal-even", "sotl-hyperband-cal", "sotl-hyperband-cal-even",
     "sotl-cal-even-sotl", "sotl-hyperband-default", "sotl-sha", "sotl-sha-cal-metric-e4",
+    "sotl-best", "sotl-sha-best", "sotl-hyperband-best",
 )
 
 
@@ -178,6 +183,24 @@ def test_self_calibrating_replay_is_not_sotl_e(subset, kind: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "kind, at_step", [("sotl-best", "sotl"), ("sotl-sha-best", "sotl-sha"),
+                      ("sotl-hyperband-best", "sotl-hyperband-default")]
+)
+def test_best_so_far_changes_decisions(subset, kind: str, at_step: str) -> None:
+    # The differential tests of the best-so-far kinds mean something only if ranking by the
+    # best metric so far decided otherwise than the metric at the step somewhere.
+    data = ReplayData(subset)
+    differ = 0
+    for seed in range(3):
+        best = fast_replay(data, SamplerSpec("random"), KINDS[kind], seed, budget=1500, log=True)
+        plain = fast_replay(
+            data, SamplerSpec("random"), KINDS[at_step], seed, budget=1500, log=True
+        )
+        differ += best.log != plain.log
+    assert differ >= 1
+
+
+@pytest.mark.parametrize(
     "kind, alone",
     [("sotl-spare4", "sotl-unspared"), ("median-spare4", "median"),
      ("sotl-share25", "sotl-unspared"),
@@ -228,7 +251,7 @@ def _curves_with_metric_gaps() -> LearningCurves:
 
 
 @pytest.mark.parametrize("kind", ["sotl-sha-cal-e3", "sotl-cal", "sotl-sha-cal-even-e3",
-                                  "sotl-cal-even"])
+                                  "sotl-cal-even", "sotl-best", "sotl-sha-best"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_self_calibrating_with_missing_metrics_same_decisions(kind: str, seed: int) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)

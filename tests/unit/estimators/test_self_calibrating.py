@@ -392,3 +392,75 @@ def test_average_ranks_are_scipys() -> None:
         values[rng.random(size) < 0.1] = np.inf
         values[rng.random(size) < 0.1] = -np.inf
         np.testing.assert_array_equal(average_ranks(values), stats.rankdata(values))
+
+
+@pytest.mark.parametrize("value, error", [("best", ValueError), (None, TypeError)])
+def test_invalid_metric_value(value, error) -> None:
+    with pytest.raises(error, match="metric_value"):
+        SelfCalibratingEstimator(metric_value=value)
+
+
+def test_metric_value_is_kept_and_shown() -> None:
+    estimator = SelfCalibratingEstimator(metric_value="best-so-far")
+    assert estimator.metric_value == "best-so-far"
+    assert "metric_value='best-so-far'" in repr(estimator)
+    assert SelfCalibratingEstimator().metric_value == "at-step"
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+@pytest.mark.parametrize("metric_value, pruned", [("at-step", True), ("best-so-far", False)])
+def test_best_so_far_does_not_prune_on_a_one_epoch_dip(
+    make_study, direction: str, metric_value: str, pruned: bool
+) -> None:
+    """A trial best at step 0 dips to the worst metric at step 1: the metric at the step prunes
+    it, its best so far keeps it (as Optuna's MedianPruner reads the judged trial)."""
+    sign = 1.0 if direction == "maximize" else -1.0
+    study = make_study(
+        direction=direction,
+        pruner=SoTLPruner(
+            n_startup_trials=0,
+            estimator=SelfCalibratingEstimator(prior="metric", metric_value=metric_value),
+            spare_share=0.0,
+        ),
+    )
+    for i in range(5):
+        study.add_trial(
+            optuna.create_trial(
+                value=sign * i,
+                intermediate_values={0: 1.0, 1: 1.0},
+                user_attrs={"val_metric_curve": [sign * i, sign * i]},
+            )
+        )
+    trial = study.ask()
+    trial.report(1.0, 0)
+    trial.report(1.0, 1)
+    trial.set_user_attr("val_metric_curve", [sign * 10.0, sign * -1.0])
+    assert trial.should_prune() == pruned
+
+
+def test_best_so_far_skips_gaps_and_keeps_none_at_the_step() -> None:
+    trials = [
+        optuna.create_trial(
+            value=1.0,
+            intermediate_values={0: 1.0, 1: 1.0, 2: 1.0},
+            user_attrs={"val_metric_curve": curve},
+        )
+        for curve in ([1.0, None, 3.0], [5.0, 2.0, None], [0.5, 4.0, 2.0])
+    ]
+    rows = TrialRows.of(trials, 2, SoTLE(1))
+    np.testing.assert_array_equal(rows.best_high, [3.0, np.nan, 4.0])
+    np.testing.assert_array_equal(rows.best_low, [1.0, np.nan, 0.5])
+
+
+def test_offline_scoring_reads_the_best_metric_so_far() -> None:
+    # Three epochs; the last one dips for row 0: at the step it ranks last, by its best first.
+    val_metric = np.array([[50.0, 90.0, 10.0], [40.0, 60.0, 70.0], [30.0, 50.0, 60.0]])
+    train_loss = np.ones((3, 3))
+    calibration = np.zeros(3, dtype=bool)  # too few: the prior, here the metric alone
+    estimator = SelfCalibratingEstimator(prior="metric", metric_value="best-so-far")
+    scores, _ = estimator.score_curves(train_loss, val_metric, 3, calibration, np.zeros(3))
+    np.testing.assert_array_equal(scores, [-90.0, -70.0, -60.0])
+    at_step, _ = SelfCalibratingEstimator(prior="metric").score_curves(
+        train_loss, val_metric, 3, calibration, np.zeros(3)
+    )
+    np.testing.assert_array_equal(at_step, [-10.0, -70.0, -60.0])
