@@ -135,7 +135,7 @@ def test_random_sampling_same_decisions(subset, kind: str, seed: int) -> None:
     "kind",
     ["none", "sotl", "sotl-sha", "sotl-sha-r2-e2-sotl", "sotl-hyperband", "sotl-sha-cal-e3",
      "sotl-cal", "sotl-sha-cal-even-e4", "sotl-cal-even", "sotl-spare4", "sotl-share25",
-     "sotl-sha-share25", "sotl-hyperband-share25"],
+     "sotl-sha-share25", "sotl-hyperband-share25", "sotl-best"],
 )
 @pytest.mark.parametrize("seed", [0, 1])
 def test_regularized_evolution_same_proposals_and_decisions(subset, kind: str, seed: int) -> None:
@@ -274,3 +274,22 @@ def test_tpe_replay_wraps_tpe_with_the_default_estimators_loss_score(subset) -> 
         log = optuna_replay(subset, SamplerSpec("tpe"), PRUNERS[name], 0, 600)
         states = [state for _, state, _ in log]
         assert states.count(0) >= 1 and states.count(1) >= 1, name
+
+
+@pytest.mark.parametrize(
+    "name", ["auto", "auto-metric@best", "auto-sotl-e+sotl@best", "auto-even+sotl", "sotl-e3"]
+)
+def test_estimator_short_names_round_trip(name: str) -> None:
+    from optuna_sotl.curves._replay_data import estimator_name
+    from optuna_sotl.curves._replay_data import make_estimator
+
+    estimator = make_estimator(name)
+    assert make_estimator(estimator_name(estimator)).__repr__() == repr(estimator)
+    assert ("@best" in estimator_name(estimator)) == name.endswith("@best")
+
+
+def test_unknown_estimator_reading_is_refused() -> None:
+    from optuna_sotl.curves._replay_data import make_estimator
+
+    with pytest.raises(ValueError, match="auto-metric@last"):
+        make_estimator("auto-metric@last")
