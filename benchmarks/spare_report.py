@@ -43,6 +43,8 @@ from optuna_sotl.curves._replay_data import COMPLETE  # noqa: E402
 
 
 SETS = ("spikenas", "digits_nb201", "tabular_mlp")
+# Kinds whose held-out runs live per build (builds_report.py): here, SpikeNAS only.
+SETS_OF = {"best-so-far": ("spikenas",)}
 SAMPLERS_RUN = ("random", "re")
 # Seeds replayed again to measure the spared trials' share of the epochs.
 SHARE_SEEDS = 4
@@ -162,12 +164,13 @@ def make_target(kind: str, name: str) -> str:
 
 
 def saved_runs(
-    kind: str = "spare", quiet: bool = False, name: str | None = None
+    kind: str = "spare", quiet: bool = False, name: str | None = None,
+    sets: tuple[str, ...] | None = None,
 ) -> Iterator[tuple[str, str, Any]]:
     """``(set, sampler, SearchResult)`` of every saved run of ``make -C benchmarks <kind>``
-    (stored under the stem ``name``, the kind's own by default)."""
+    (stored under the stem ``name``, the kind's own by default) on ``sets`` (the kind's)."""
     name = name or kind
-    for data_set in SETS:
+    for data_set in sets or SETS_OF.get(kind, SETS):
         for sampler in SAMPLERS_RUN:
             path = results_path(f"{name}_{data_set}_{sampler}_run.pkl")
             if not os.path.exists(path):
@@ -299,8 +302,11 @@ def main() -> int:
         "# " + TITLE.get(kind, "Sparing trials from pruning: paired differences"),
         "",
         f"- Command: `make -C benchmarks {make_target(kind, name)}` (the runs: "
-        f"`{name}_spikenas.md` where there is one, `{name}_digits_nb201.md`, "
-        f"`{name}_tabular_mlp.md`, each with its exact command, machine and data SHA-256), "
+        + ", ".join(
+            f"`{name}_{data_set}.md`" + (" where there is one" if data_set == "spikenas" else "")
+            for data_set in SETS_OF.get(kind, SETS)
+        )
+        + ", each with its exact command, machine and data fingerprint), "
         f"then `python benchmarks/spare_report.py{command}`",
         f"- Seeds: {sorted({int(r['seeds']) for r in rows})} per configuration, paired (seed k "
         "proposes the same first architecture under every pruner); 95 % bootstrap CI over seeds "
