@@ -11,6 +11,10 @@ functions, :func:`~optuna_sotl.estimators._signal_choice.choose_signal` and
 order, so the choice and the scores are the real ones bit for bit (``tests/unit/curves/
 test_replay.py`` checks every decision against real studies).
 
+With ``metric_value="best-so-far"`` the metric a trial is ranked by at ``t`` is its curve's best
+up to ``t`` (``_Tables.ranked``, NaN where ``t`` has none), as ``TrialRows`` gives it; the
+calibration targets stay the metric itself.
+
 The calibration set follows ``SelfCalibratingEstimator._calibration_set``: with ``C`` completed
 trials, ``needed = max(min_calibration_trials, 2C)``; the target step is the ``needed``-th
 largest *last step with a validation metric* among the compared trials; when it is at least
