@@ -100,17 +100,50 @@ def collect(
     return found
 
 
+def committed_rows(
+    name: str, builds: list[int]
+) -> dict[tuple[str, str, str], dict[int, dict[str, object]]]:
+    """Per-build rows of ``builds`` from the report's committed ``results/<name>.csv``:
+    ``(set, sampler, comparison) -> build -> row``.
+
+    The saved runs (``*_run.pkl``) are not committed and a build costs most of an hour to
+    rebuild and replay, so a build run in an earlier session is taken from the rows that
+    session committed: its mean over seeds and its CI are all the over-builds CI needs."""
+    kept: dict[tuple[str, str, str], dict[int, dict[str, object]]] = {}
+    path = results_path(f"{name}.csv")
+    if not builds or not os.path.exists(path):
+        return kept
+    with open(path, newline="", encoding="utf-8") as file:
+        for row in csv.DictReader(file):
+            if row["build"] == "all" or int(row["build"]) not in builds:
+                continue
+            key = (row["set"], row["sampler"], row["comparison"])
+            kept.setdefault(key, {})[int(row["build"])] = {
+                k: v for k, v in row.items() if not k.endswith("_builds_won_tied_lost")
+            }
+    return kept
+
+
 def rows_of(
     found: dict[tuple[str, str, str], dict[int, dict[str, np.ndarray]]],
+    kept: dict[tuple[str, str, str], dict[int, dict[str, object]]] | None = None,
 ) -> list[dict[str, object]]:
+    """Per-build rows and one "all builds" row per comparison, from the saved runs in
+    ``found`` and the committed rows in ``kept`` (builds whose runs are not saved here)."""
     rng = np.random.default_rng(0)
     rows: list[dict[str, object]] = []
-    for (data_set, sampler, label), by_build in found.items():
+    kept = kept or {}
+    for key in dict.fromkeys([*kept, *found]):
+        data_set, sampler, label = key
+        by_build = found.get(key, {})
+        per_build_rows = [
+            row for build, row in kept.get(key, {}).items() if build not in by_build
+        ]
         summary: dict[str, object] = {
             "set": data_set, "sampler": sampler, "comparison": label, "build": "all",
-            "seeds": min(d["val"].size for d in by_build.values()),
+            "seeds": min([d["val"].size for d in by_build.values()]
+                         + [int(str(r["seeds"])) for r in per_build_rows]),
         }
-        per_build_rows = []
         for build, diffs in by_build.items():
             row: dict[str, object] = {
                 "set": data_set, "sampler": sampler, "comparison": label, "build": build,
@@ -124,7 +157,7 @@ def rows_of(
                 row[f"{regret}_verdict"] = _verdict(low, high)
             per_build_rows.append(row)
         for regret in REGRETS:
-            build_means = [float(d[regret].mean()) for d in by_build.values()]
+            build_means = [float(str(r[f"{regret}_diff_mean"])) for r in per_build_rows]
             if len(build_means) > 1:
                 low, high = _over_builds_ci(build_means)
             else:  # one build: its own CI over seeds
@@ -196,7 +229,15 @@ def main() -> int:
         parser.error(f"--builds must be comma-separated integers, got {args.builds!r}")
     if not builds:
         parser.error(f"--builds names no build: {args.builds!r}")
-    rows = rows_of(collect(builds, args.kind, args.runs))
+    found = collect(builds, args.kind, args.runs)
+    saved = {build for by_build in found.values() for build in by_build}
+    from_csv = [build for build in builds if build not in saved]
+    kept = committed_rows(args.name, from_csv)
+    from_csv = [build for build in from_csv if any(build in by_build for by_build in kept.values())]
+    if from_csv:
+        print(f"builds {', '.join(map(str, from_csv))}: no saved runs here, their rows are "
+              f"read from the committed results/{args.name}.csv", file=sys.stderr)
+    rows = rows_of(found, kept)
     if not rows:
         return 2
     fields = list(dict.fromkeys(k for row in rows for k in row))
@@ -220,6 +261,9 @@ def main() -> int:
         f"- Builds: {', '.join(map(str, builds))} (`make_heldout_curves.py --seed B`: each its "
         "own data split, corruption and initialisations; 2026 is the first build, 7 the second, "
         "the others were added together and chose nothing)",
+        *([f"- Builds {', '.join(map(str, from_csv))}: read from this report's earlier "
+           "CSV (their saved runs are not committed); their rows are the ones that run wrote"]
+          if from_csv else []),
         f"- Seeds per build: {sorted({int(r['seeds']) for r in rows if r['build'] != 'all'})}, "
         "paired (seed k proposes the same first architecture under every pruner)",
         "- Δ in points of regret at the full budget, ours − Optuna's: below 0 ours is better. "

@@ -44,7 +44,7 @@ from optuna_sotl.curves._replay_data import COMPLETE  # noqa: E402
 
 SETS = ("spikenas", "digits_nb201", "tabular_mlp")
 # Kinds whose held-out runs live per build (builds_report.py): here, SpikeNAS only.
-SETS_OF = {"best-so-far": ("spikenas",)}
+SETS_OF = {"best-so-far": ("spikenas",), "best-so-far-halving": ("spikenas",)}
 SAMPLERS_RUN = ("random", "re")
 # Seeds replayed again to measure the spared trials' share of the epochs.
 SHARE_SEEDS = 4
@@ -96,6 +96,16 @@ PAIRS = {
         ("best so far − `MedianPruner()`", "sotl-best", "median"),
         ("`SoTLPruner()` − `MedianPruner()`", "sotl", "median"),
     ),
+    # The same reading in successive halving and Hyperband, whose rungs Optuna compares at
+    # the rung (not by the best value so far).
+    "best-so-far-halving": (
+        ("SHA: best so far − at the rung", "sotl-sha-best", "sotl-sha"),
+        ("SHA: best so far − `SuccessiveHalvingPruner()`", "sotl-sha-best", "sha"),
+        ("`SoTLSuccessiveHalvingPruner()` − `SuccessiveHalvingPruner()`", "sotl-sha", "sha"),
+        ("Hyperband: best so far − at the rung", "sotl-hyperband-best", "sotl-hyperband"),
+        ("Hyperband: best so far − `HyperbandPruner`", "sotl-hyperband-best", "hyperband"),
+        ("`SoTLHyperbandPruner` − `HyperbandPruner`", "sotl-hyperband", "hyperband"),
+    ),
     # SoTLHyperbandPruner(spare_share=0.2): the same question for Hyperband.
     "hyperband-share": (
         ("share − unspared", "sotl-hyperband-share20", "sotl-hyperband-unspared"),
@@ -112,6 +122,7 @@ SPARING = {
     "sha-prior": (),
     "defaults": (),
     "best-so-far": (),
+    "best-so-far-halving": (),
 }
 # The make targets that write a kind's runs under another stem (a second build of the sets).
 SECOND_BUILD_TARGETS = {"sha-prior": "sha-prior-second-build", "defaults": "heldout-second-build"}
@@ -119,6 +130,8 @@ TITLE = {
     "sha-prior": "Successive halving's estimator prior: paired differences",
     "defaults": "The defaults against Optuna's pruners: paired differences",
     "best-so-far": "SoTLPruner ranking by the best metric so far: paired differences",
+    "best-so-far-halving": "Successive halving and Hyperband ranking by the best metric so far: "
+    "paired differences",
 }
 _UNSPARED = (
     ", \"unspared\" `SoTLPruner(spare_share=0)`; both rank by the training loss, `MedianPruner` "
@@ -143,6 +156,11 @@ DESCRIPTION = {
     "metric_value=\"best-so-far\"))` (\"best so far\": a trial's metric is its best value up "
     "to the step, as `MedianPruner` reads the judged trial) against `SoTLPruner()` (the metric "
     "at the step) and `MedianPruner()` fed `val_acc`",
+    "best-so-far-halving": "`SoTLSuccessiveHalvingPruner()` and `SoTLHyperbandPruner("
+    "min_resource=1, reduction_factor=3)` (Optuna's set-up for 100 epochs) with their default "
+    "self-calibrating estimator ranking by each trial's best metric so far "
+    "(`metric_value=\"best-so-far\"`) against the same at the rung (their defaults) and "
+    "Optuna's `SuccessiveHalvingPruner()` and `HyperbandPruner` fed `val_acc`",
     "hyperband-share": "`SoTLHyperbandPruner(min_resource=1, reduction_factor=3, "
     "spare_share=0.2)` (its default since this comparison), \"unspared\" the same with "
     "`spare_share=0`, both with the self-calibrating estimator per bracket; "
