@@ -233,7 +233,8 @@ def main() -> int:
     saved = {build for by_build in found.values() for build in by_build}
     from_csv = [build for build in builds if build not in saved]
     kept = committed_rows(args.name, from_csv)
-    from_csv = [build for build in from_csv if any(build in by_build for by_build in kept.values())]
+    from_csv = [build for build in from_csv
+                if any(build in by_build for by_build in kept.values())]
     if from_csv:
         print(f"builds {', '.join(map(str, from_csv))}: no saved runs here, their rows are "
               f"read from the committed results/{args.name}.csv", file=sys.stderr)
