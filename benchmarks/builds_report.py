@@ -50,12 +50,17 @@ HEADINGS = {
     "defaults": "The defaults against Optuna's pruners over several builds of the held-out sets",
     "best-so-far": "SoTLPruner ranking by the best metric so far, over several builds of the "
     "held-out sets",
+    "best-so-far-halving": "Successive halving and Hyperband ranking by the best metric so far, "
+    "over several builds of the held-out sets",
 }
-TARGETS = {"defaults": "heldout-builds", "best-so-far": "best-so-far-builds"}
+TARGETS = {"defaults": "heldout-builds", "best-so-far": "best-so-far-builds",
+           "best-so-far-halving": "best-so-far-halving-builds"}
 # When each kind's verdict rule was fixed.
 RULE_FIXED = {
     "defaults": "the rule was fixed before any run on builds 1, 2 and 3",
     "best-so-far": "the rule was fixed before any run of the best-so-far configuration",
+    "best-so-far-halving": "the rule was fixed after the SpikeNAS run and before any held-out "
+    "run of these configurations",
 }
 
 
