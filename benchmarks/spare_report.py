@@ -90,11 +90,12 @@ PAIRS = {
         ("`SoTLSuccessiveHalvingPruner()` − `SuccessiveHalvingPruner()`", "sotl-sha", "sha"),
         ("`SoTLHyperbandPruner()` − `HyperbandPruner`", "sotl-hyperband", "hyperband"),
     ),
-    # SoTLPruner() ranking by each trial's best metric so far against itself at the step.
+    # SoTLPruner() ranking by each trial's best metric so far (its default since this
+    # comparison) against the same at the step (the default before).
     "best-so-far": (
-        ("best so far − at the step", "sotl-best", "sotl"),
-        ("best so far − `MedianPruner()`", "sotl-best", "median"),
-        ("`SoTLPruner()` − `MedianPruner()`", "sotl", "median"),
+        ("best so far − at the step", "sotl", "sotl-at-step"),
+        ("best so far − `MedianPruner()`", "sotl", "median"),
+        ("at the step − `MedianPruner()`", "sotl-at-step", "median"),
     ),
     # The same reading in successive halving and Hyperband, whose rungs Optuna compares at
     # the rung (not by the best value so far).
@@ -154,8 +155,9 @@ DESCRIPTION = {
     "pruners fed `val_acc`",
     "best-so-far": "`SoTLPruner(estimator=SelfCalibratingEstimator(loss_estimator=SoTL(), "
     "metric_value=\"best-so-far\"))` (\"best so far\": a trial's metric is its best value up "
-    "to the step, as `MedianPruner` reads the judged trial) against `SoTLPruner()` (the metric "
-    "at the step) and `MedianPruner()` fed `val_acc`",
+    "to the step, as `MedianPruner` reads the judged trial; `SoTLPruner()`'s default since this "
+    "comparison) against the same with `metric_value=\"at-step\"` (\"at the step\", the "
+    "default before) and `MedianPruner()` fed `val_acc`",
     "best-so-far-halving": "`SoTLSuccessiveHalvingPruner()` and `SoTLHyperbandPruner("
     "min_resource=1, reduction_factor=3)` (Optuna's set-up for 100 epochs) with their default "
     "self-calibrating estimator ranking by each trial's best metric so far "

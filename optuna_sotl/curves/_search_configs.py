@@ -76,6 +76,9 @@ def _pruners() -> dict[str, PrunerSpec]:
         )
     # This package's pruners at the same defaults and shapes.
     pruners["sotl"] = PrunerSpec("sotl")
+    # SoTLPruner()'s default before best-so-far: the metric at the step. Named here, before
+    # the entries with the same arguments, so that saved runs of the old default read as it.
+    pruners["sotl-at-step"] = PrunerSpec("sotl", (("estimator", "auto-sotl-e+sotl"),))
     pruners["sotl-sha"] = PrunerSpec("sotl-sha")
     pruners["sotl-hyperband"] = PrunerSpec(
         "sotl-hyperband", (("min_resource", 1), ("reduction_factor", 3))
@@ -207,7 +210,7 @@ RE_PRUNERS: tuple[str, ...] = (
 COSTLY_PRUNERS: tuple[str, ...] = tuple(
     name for name in PRUNERS
     if "-cal" in name
-    or name in ("sotl", "sotl-unspared", "sotl-best")
+    or name in ("sotl", "sotl-unspared", "sotl-best", "sotl-at-step")
     or "-spare" in name
     or "-share" in name
 )

@@ -73,8 +73,9 @@ class SelfCalibratingEstimator:
         metric_value:
             ``"at-step"`` (default): a trial's metric is its value at the step. ``"best-so-far"``:
             its best value up to the step, as Optuna's percentile pruners read the judged trial,
-            so that a one-epoch dip neither prunes a trial nor weighs in the calibration. The
-            calibration target stays the value the trials turned out to have.
+            so that a one-epoch dip neither prunes a trial nor weighs in the calibration (the
+            estimator of ``SoTLPruner()``). The calibration target stays the value the trials
+            turned out to have.
     """
 
     name = "self-calibrating"

@@ -6,6 +6,7 @@ import optuna
 from optuna.trial import TrialState
 import pytest
 
+from optuna_sotl import SelfCalibratingEstimator
 from optuna_sotl import SoTL
 from optuna_sotl import SoTLE
 from optuna_sotl import SoTLPruner
@@ -151,6 +152,16 @@ def test_the_estimator_decides_what_is_compared(make_study) -> None:
     study = make_study(pruner=SoTLPruner(estimator=SoTL(), spare_share=0.0))
     add_trials(study, COMPLETED_LOSSES)
     assert running_trial(study, losses).should_prune()
+
+
+def test_the_default_reads_sotl_and_the_best_metric_so_far() -> None:
+    # The default the evidence chose (benchmarks/results/best-so-far-builds.md); the estimator's
+    # tests show what each reading decides.
+    estimator = SoTLPruner().estimator
+    assert isinstance(estimator, SelfCalibratingEstimator)
+    assert isinstance(estimator.loss_estimator, SoTL)
+    assert estimator.metric_value == "best-so-far"
+    assert "metric_value='best-so-far'" in repr(SoTLPruner())
 
 
 @pytest.mark.parametrize(
