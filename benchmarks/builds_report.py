@@ -299,6 +299,8 @@ def main() -> int:
               f"({RULE_FIXED[args.kind]}).", ""]
     for label, _, _ in PAIRS[args.kind]:
         cells = [r for r in summaries if r["comparison"] == label]
+        if not cells:  # a comparison this kind's runs did not make
+            continue
         worse = [f"{r['set']} {r['sampler']} {regret}" for r in cells for regret in REGRETS
                  if r[f"{regret}_verdict"] == "loss"]
         better = [f"{r['set']} {r['sampler']} {regret}" for r in cells for regret in REGRETS
