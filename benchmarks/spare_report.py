@@ -97,12 +97,12 @@ PAIRS = {
         ("best so far − `MedianPruner()`", "sotl", "median"),
         ("at the step − `MedianPruner()`", "sotl-at-step", "median"),
     ),
-    # The same reading in successive halving and Hyperband, whose rungs Optuna compares at
-    # the rung (not by the best value so far).
+    # The same reading in successive halving (its default since this comparison) and
+    # Hyperband, whose rungs Optuna compares at the rung (not by the best value so far).
     "best-so-far-halving": (
-        ("SHA: best so far − at the rung", "sotl-sha-best", "sotl-sha"),
-        ("SHA: best so far − `SuccessiveHalvingPruner()`", "sotl-sha-best", "sha"),
-        ("`SoTLSuccessiveHalvingPruner()` − `SuccessiveHalvingPruner()`", "sotl-sha", "sha"),
+        ("SHA: best so far − at the rung", "sotl-sha", "sotl-sha-at-rung"),
+        ("SHA: best so far − `SuccessiveHalvingPruner()`", "sotl-sha", "sha"),
+        ("SHA at the rung − `SuccessiveHalvingPruner()`", "sotl-sha-at-rung", "sha"),
         ("Hyperband: best so far − at the rung", "sotl-hyperband-best", "sotl-hyperband"),
         ("Hyperband: best so far − `HyperbandPruner`", "sotl-hyperband-best", "hyperband"),
         ("`SoTLHyperbandPruner` − `HyperbandPruner`", "sotl-hyperband", "hyperband"),
@@ -159,9 +159,10 @@ DESCRIPTION = {
     "comparison) against the same with `metric_value=\"at-step\"` (\"at the step\", the "
     "default before) and `MedianPruner()` fed `val_acc`",
     "best-so-far-halving": "`SoTLSuccessiveHalvingPruner()` and `SoTLHyperbandPruner("
-    "min_resource=1, reduction_factor=3)` (Optuna's set-up for 100 epochs) with their default "
+    "min_resource=1, reduction_factor=3)` (Optuna's set-up for 100 epochs) with their "
     "self-calibrating estimator ranking by each trial's best metric so far "
-    "(`metric_value=\"best-so-far\"`) against the same at the rung (their defaults) and "
+    "(`metric_value=\"best-so-far\"`, successive halving's default since this comparison) "
+    "against the same at the rung (the defaults before; Hyperband's still) and "
     "Optuna's `SuccessiveHalvingPruner()` and `HyperbandPruner` fed `val_acc`",
     "hyperband-share": "`SoTLHyperbandPruner(min_resource=1, reduction_factor=3, "
     "spare_share=0.2)` (its default since this comparison), \"unspared\" the same with "

@@ -80,6 +80,8 @@ def _pruners() -> dict[str, PrunerSpec]:
     # the entries with the same arguments, so that saved runs of the old default read as it.
     pruners["sotl-at-step"] = PrunerSpec("sotl", (("estimator", "auto-sotl-e+sotl"),))
     pruners["sotl-sha"] = PrunerSpec("sotl-sha")
+    # SoTLSuccessiveHalvingPruner()'s default before best-so-far: the metric at the rung.
+    pruners["sotl-sha-at-rung"] = PrunerSpec("sotl-sha", (("estimator", "auto-metric-first"),))
     pruners["sotl-hyperband"] = PrunerSpec(
         "sotl-hyperband", (("min_resource", 1), ("reduction_factor", 3))
     )

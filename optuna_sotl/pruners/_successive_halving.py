@@ -96,8 +96,11 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
         estimator:
             A training-loss estimator from :mod:`optuna_sotl.estimators` or a
             :class:`~optuna_sotl.SelfCalibratingEstimator` (default
-            ``SelfCalibratingEstimator(prior="metric-first")``; ``prior="metric"``, the default
-            before, lost to Optuna's pruner on a held-out tabular set with random sampling,
+            ``SelfCalibratingEstimator(prior="metric-first", metric_value="best-so-far")``:
+            each trial's metric is its best value up to the rung, so a one-epoch dip at the
+            rung does not decide; at the rung, the default before, lost to it on SpikeNAS-Bench,
+            ``benchmarks/results/best-so-far-halving.md``. ``prior="metric"`` lost to Optuna's
+            pruner on a held-out tabular set with random sampling,
             ``benchmarks/results/sha-prior.md``).
         spare_share:
             Never prune a trial on a finite loss when, at its first decision, the trials so
@@ -131,7 +134,9 @@ class SoTLSuccessiveHalvingPruner(BasePruner):
                 f"bootstrap_count={bootstrap_count}."
             )
         self._estimator = check_pruning_estimator(
-            SelfCalibratingEstimator(prior="metric-first") if estimator is None else estimator
+            SelfCalibratingEstimator(prior="metric-first", metric_value="best-so-far")
+            if estimator is None
+            else estimator
         )
         self._spare_share = check_spare_share(spare_share)
         # Rung members' scores, so that a call scores only what is new (see _score_index).

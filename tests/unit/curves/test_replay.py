@@ -84,7 +84,7 @@ KINDS = {
     "sotl-hyperband-unspared": PRUNERS["sotl-hyperband-unspared"],
     # The defaults ranking by each trial's best metric so far (metric_value="best-so-far").
     "sotl-at-step": PRUNERS["sotl-at-step"],
-    "sotl-sha-best": PRUNERS["sotl-sha-best"],
+    "sotl-sha-at-rung": PRUNERS["sotl-sha-at-rung"],
     "sotl-hyperband-best": PRUNERS["sotl-hyperband-best"],
     # Spared trials (never pruned on a finite loss), calibrated and not.
     "sotl-spare4": PrunerSpec("sotl", (("spare_every", 4), ("spare_share", 0.0))),
@@ -111,7 +111,7 @@ CALIBRATING = (
     "sotl-sha-cal-e3", "sotl-sha-cal-e4", "sotl-cal", "sotl-sha-cal-even-e3",
     "sotl-sha-cal-even-e4", "sotl-cal-even", "sotl-hyperband-cal", "sotl-hyperband-cal-even",
     "sotl-cal-even-sotl", "sotl-hyperband-default", "sotl-sha", "sotl-sha-cal-metric-e4",
-    "sotl-at-step", "sotl-sha-best", "sotl-hyperband-best",
+    "sotl-at-step", "sotl-sha-at-rung", "sotl-hyperband-best",
 )
 
 
@@ -183,7 +183,7 @@ def test_self_calibrating_replay_is_not_sotl_e(subset, kind: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "kind, at_step", [("sotl", "sotl-at-step"), ("sotl-sha-best", "sotl-sha"),
+    "kind, at_step", [("sotl", "sotl-at-step"), ("sotl-sha", "sotl-sha-at-rung"),
                       ("sotl-hyperband-best", "sotl-hyperband-default")]
 )
 def test_best_so_far_changes_decisions(subset, kind: str, at_step: str) -> None:
@@ -251,7 +251,7 @@ def _curves_with_metric_gaps() -> LearningCurves:
 
 
 @pytest.mark.parametrize("kind", ["sotl-sha-cal-e3", "sotl-cal", "sotl-sha-cal-even-e3",
-                                  "sotl-cal-even", "sotl", "sotl-sha-best"])
+                                  "sotl-cal-even", "sotl", "sotl-sha"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_self_calibrating_with_missing_metrics_same_decisions(kind: str, seed: int) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
